@@ -1,0 +1,47 @@
+//! Binding (port 0 allowed, so tests can ask for a free port) and serving until shutdown.
+
+use std::{future::Future, io, net::SocketAddr, time::Duration};
+
+use poem::{
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+    Endpoint, Server,
+};
+
+/// How long in-flight requests may take to finish after shutdown starts. systemd's default
+/// stop timeout (90 s) is well above it.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A bound TCP listener that knows its real address.
+pub struct BoundListener {
+    acceptor: TcpAcceptor,
+    local_addr: SocketAddr,
+}
+
+impl BoundListener {
+    pub async fn bind(addr: SocketAddr) -> io::Result<Self> {
+        let acceptor = TcpListener::bind(addr).into_acceptor().await?;
+        let local_addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .ok_or_else(|| io::Error::other("listener has no socket address"))?;
+        Ok(Self {
+            acceptor,
+            local_addr,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves `app` until `shutdown` resolves, then drains in-flight requests.
+    pub async fn serve<E>(self, app: E, shutdown: impl Future<Output = ()> + Send) -> io::Result<()>
+    where
+        E: Endpoint + 'static,
+    {
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(app, shutdown, Some(DRAIN_TIMEOUT))
+            .await
+    }
+}
