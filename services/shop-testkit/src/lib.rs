@@ -1,0 +1,11 @@
+//! Test support shared by the workspace's tests.
+//!
+//! [`TestPostgres`] starts a private PostgreSQL server from the binaries on this machine
+//! (`initdb`, `pg_ctl`, `postgres` on `PATH`, else `pg_config --bindir`, else Debian's
+//! `/usr/lib/postgresql/<version>/bin`), so `cargo test` needs no running server and behaves the
+//! same in a Nix build sandbox. Each test gets its own database, cloned from a template that is
+//! prepared (migrated) once per server.
+
+mod postgres;
+
+pub use postgres::{shared_postgres, TestPostgres};
