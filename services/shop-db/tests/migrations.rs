@@ -28,8 +28,14 @@ fn the_seed_has_a_realistic_catalog_and_customers() {
     assert!(count(&mut conn, "SELECT count(*) AS n FROM products") >= 20);
     assert!(count(&mut conn, "SELECT count(*) AS n FROM customers") >= 5);
     // Healthy state: nothing is low yet.
-    assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM low_stock_products"), 0);
-    let names: Vec<String> = products::table.select(products::name).load(&mut conn).unwrap();
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM low_stock_products"),
+        0
+    );
+    let names: Vec<String> = products::table
+        .select(products::name)
+        .load(&mut conn)
+        .unwrap();
     assert!(names.iter().all(|n| !n.is_empty()));
 }
 
@@ -44,13 +50,22 @@ fn the_views_follow_the_tables() {
          VALUES (1, 2, 10.00, 'completed', 'card'), (1, 1, 5.00, 'failed', 'card');",
     )
     .unwrap();
-    assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM low_stock_products"), 1);
     assert_eq!(
-        count(&mut conn, "SELECT sum(orders)::bigint AS n FROM order_stats_hourly"),
+        count(&mut conn, "SELECT count(*) AS n FROM low_stock_products"),
+        1
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT sum(orders)::bigint AS n FROM order_stats_hourly"
+        ),
         2
     );
     assert_eq!(
-        count(&mut conn, "SELECT items::bigint AS n FROM order_stats_hourly WHERE order_status = 'completed'"),
+        count(
+            &mut conn,
+            "SELECT items::bigint AS n FROM order_stats_hourly WHERE order_status = 'completed'"
+        ),
         2
     );
 }
@@ -60,7 +75,9 @@ fn the_schema_refuses_negative_stock_and_unknown_statuses() {
     let url = shared_postgres().create_database();
     run_migrations(&url).unwrap();
     let mut conn = PgConnection::establish(&url).unwrap();
-    assert!(conn.batch_execute("UPDATE products SET stock_level = -1 WHERE id = 1").is_err());
+    assert!(conn
+        .batch_execute("UPDATE products SET stock_level = -1 WHERE id = 1")
+        .is_err());
     assert!(conn
         .batch_execute(
             "INSERT INTO orders (product_id, quantity, total_amount, order_status, payment_method)

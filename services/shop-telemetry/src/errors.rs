@@ -7,7 +7,6 @@
 
 use poem::{
     http::{header, StatusCode},
-    PathPattern,
     Endpoint, IntoResponse, Middleware, Request, Response, Result,
 };
 use poem_openapi::Object;
@@ -56,14 +55,7 @@ impl<E: Endpoint> Endpoint for JsonErrorsEndpoint<E> {
         let path = req.uri().path().to_owned();
         let response = match self.inner.call(req).await {
             Ok(output) => output.into_response(),
-            Err(err) => {
-                let pattern = err.data::<PathPattern>().cloned();
-                let mut response = err.into_response();
-                if let Some(pattern) = pattern {
-                    response.set_data(pattern);
-                }
-                response
-            }
+            Err(err) => err.into_response(),
         };
         let status = response.status();
         if !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
@@ -87,9 +79,12 @@ impl<E: Endpoint> Endpoint for JsonErrorsEndpoint<E> {
             original
         };
         let mut response = Response::from_parts(parts, ErrorBody::new(message).to_json().into());
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, "application/json; charset=utf-8".parse().expect("static header"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            "application/json; charset=utf-8"
+                .parse()
+                .expect("static header"),
+        );
         response.headers_mut().remove(header::CONTENT_LENGTH);
         Ok(response)
     }

@@ -35,7 +35,11 @@ pub enum LoggingError {
 }
 
 /// Installs the process-wide logger for `service`; returns the log file's path.
-pub fn init(service: &'static str, log_dir: &Path, level: LevelFilter) -> Result<PathBuf, LoggingError> {
+pub fn init(
+    service: &'static str,
+    log_dir: &Path,
+    level: LevelFilter,
+) -> Result<PathBuf, LoggingError> {
     let file = ReopeningFile::open(service, log_dir)?;
     let path = file.path.clone();
     fern::Dispatch::new()
@@ -47,7 +51,10 @@ pub fn init(service: &'static str, log_dir: &Path, level: LevelFilter) -> Result
         .level_for("poem", LevelFilter::Warn)
         .level_for("h2", LevelFilter::Warn)
         .format(move |out, message, record| {
-            out.finish(format_args!("{}", format_line(service, record, &message.to_string())))
+            out.finish(format_args!(
+                "{}",
+                format_line(service, record, &message.to_string())
+            ))
         })
         .chain(io::stderr())
         .chain(Box::new(file) as Box<dyn Write + Send>)
@@ -194,7 +201,8 @@ mod tests {
             .target("shop_api::orders")
             .key_values(&kvs)
             .build();
-        let line: Value = serde_json::from_str(&format_line("api", &record, "order 42 done")).unwrap();
+        let line: Value =
+            serde_json::from_str(&format_line("api", &record, "order 42 done")).unwrap();
         assert_eq!(line["level"], "warn");
         assert_eq!(line["service"], "api");
         assert_eq!(line["target"], "shop_api::orders");
@@ -226,7 +234,12 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let blocker = root.path().join("not-a-dir");
         fs::write(&blocker, b"").unwrap();
-        let err = ReopeningFile::open("api", &blocker.join("logs")).err().unwrap();
-        assert!(err.to_string().contains("cannot create log directory"), "{err}");
+        let err = ReopeningFile::open("api", &blocker.join("logs"))
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("cannot create log directory"),
+            "{err}"
+        );
     }
 }

@@ -63,11 +63,22 @@ impl TestPostgres {
         let initdb = command(&bin_dir.join("initdb"), run_as)
             .args(["-D"])
             .arg(&data_dir)
-            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"])
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ])
             .output()
             .map_err(|e| format!("cannot run initdb: {e}"))?;
         if !initdb.status.success() {
-            return Err(format!("initdb failed: {}", String::from_utf8_lossy(&initdb.stderr)));
+            return Err(format!(
+                "initdb failed: {}",
+                String::from_utf8_lossy(&initdb.stderr)
+            ));
         }
         let server = Self {
             bin_dir,
@@ -124,7 +135,9 @@ impl TestPostgres {
             DATABASE_COUNTER.fetch_add(1, Ordering::SeqCst)
         );
         match template {
-            Some(template) => self.admin(&format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"")),
+            Some(template) => self.admin(&format!(
+                "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+            )),
             None => self.admin(&format!("CREATE DATABASE \"{name}\"")),
         }
         self.url(&name)
@@ -143,7 +156,10 @@ impl TestPostgres {
                 .and_then(|mut conn| conn.batch_execute(sql).map_err(|e| e.to_string()));
             match result {
                 Ok(()) => return,
-                Err(err) if err.contains("is being accessed by other users") && Instant::now() < deadline => {
+                Err(err)
+                    if err.contains("is being accessed by other users")
+                        && Instant::now() < deadline =>
+                {
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 Err(err) => panic!("{sql}: {err}"),
@@ -162,7 +178,10 @@ impl TestPostgres {
         if output.status.success() {
             Ok(())
         } else {
-            Err(format!("pg_ctl stop failed: {}", String::from_utf8_lossy(&output.stderr)))
+            Err(format!(
+                "pg_ctl stop failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ))
         }
     }
 
@@ -205,7 +224,9 @@ fn command(program: &Path, run_as: Option<(u32, u32)>) -> Command {
     if let Some((uid, gid)) = run_as {
         cmd.uid(uid).gid(gid);
     }
-    cmd.env_remove("PGDATA").env_remove("PGPORT").env_remove("PGHOST");
+    cmd.env_remove("PGDATA")
+        .env_remove("PGPORT")
+        .env_remove("PGHOST");
     cmd
 }
 
@@ -304,7 +325,8 @@ mod tests {
         let pg = shared_postgres();
         let url = pg.create_database();
         let mut conn = PgConnection::establish(&url).unwrap();
-        conn.batch_execute("CREATE TABLE t (x int); INSERT INTO t VALUES (1);").unwrap();
+        conn.batch_execute("CREATE TABLE t (x int); INSERT INTO t VALUES (1);")
+            .unwrap();
     }
 
     #[test]

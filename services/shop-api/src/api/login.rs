@@ -1,0 +1,141 @@
+use std::{net::IpAddr, sync::LazyLock};
+
+use argon2::{password_hash::PasswordHash, Argon2, PasswordVerifier};
+use poem::Request;
+use poem_openapi::{payload::Json, ApiResponse, Object, OpenApi, Tags};
+use shop_db::{models::NewLoginAttempt, Database, DbError};
+use shop_telemetry::ErrorBody;
+
+use super::{db_failure, db_failure_into};
+use crate::{client_ip::client_ip, store};
+
+/// Verified when the email is unknown, so a login takes as long whether or not it exists.
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    "$argon2id$v=19$m=4096,t=2,p=1$xU1WCWrPgfvLtJVmoQmDlQ$7DDo8yDQLx8opaH+STCoQH8bwRpsHmXzjH/STuXbJeE".to_owned()
+});
+
+#[derive(Tags)]
+enum ApiTags {
+    /// Customer logins.
+    Login,
+}
+
+pub struct LoginApi {
+    db: Database,
+}
+
+impl LoginApi {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+#[derive(Debug, Clone, Object)]
+struct Credentials {
+    #[oai(validator(min_length = 3, max_length = 254))]
+    email: String,
+    #[oai(validator(min_length = 1, max_length = 1024))]
+    password: String,
+}
+
+#[derive(Debug, Clone, Object)]
+struct LoggedIn {
+    customer_id: i32,
+    email: String,
+    name: String,
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "bad_login")]
+enum LoginResponse {
+    #[oai(status = 200)]
+    Ok(Json<LoggedIn>),
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// Unknown email or wrong password (the answer does not say which).
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+db_failure_into!(LoginResponse);
+
+fn bad_login(err: poem::Error) -> LoginResponse {
+    LoginResponse::BadRequest(Json(ErrorBody::new(err.to_string())))
+}
+
+#[OpenApi(tag = "ApiTags::Login")]
+impl LoginApi {
+    /// Logs a customer in. Every attempt is recorded with the client's IP.
+    #[oai(path = "/login", method = "post")]
+    async fn login(&self, req: &Request, body: Json<Credentials>) -> LoginResponse {
+        let Some(ip) = client_ip(req) else {
+            return LoginResponse::BadRequest(Json(ErrorBody::new(
+                "the client address is unknown",
+            )));
+        };
+        let email = body.0.email.trim().to_lowercase();
+        let password = body.0.password;
+        match self.attempt(email.clone(), password, ip).await {
+            Ok(Some(logged_in)) => {
+                log::info!(event = "login_succeeded", email = email.as_str(), ip:% = ip; "login succeeded for {email} from {ip}");
+                LoginResponse::Ok(Json(logged_in))
+            }
+            Ok(None) => {
+                log::warn!(event = "login_failed", email = email.as_str(), ip:% = ip; "login failed for {email} from {ip}");
+                LoginResponse::Unauthorized(Json(ErrorBody::new("invalid email or password")))
+            }
+            Err(err) => db_failure(err, "recording a login").into(),
+        }
+    }
+}
+
+impl LoginApi {
+    async fn attempt(
+        &self,
+        email: String,
+        password: String,
+        ip: IpAddr,
+    ) -> Result<Option<LoggedIn>, DbError> {
+        let lookup_email = email.clone();
+        let customer = self
+            .db
+            .run(move |conn| store::customers::customer_by_email(conn, &lookup_email))
+            .await?;
+        let hash = customer
+            .as_ref()
+            .map(|c| c.password_hash.clone())
+            .unwrap_or_else(|| DUMMY_HASH.clone());
+        // Hashing is CPU work: keep it off the async workers.
+        let password_ok = tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&hash)
+                .map(|parsed| {
+                    Argon2::default()
+                        .verify_password(password.as_bytes(), &parsed)
+                        .is_ok()
+                })
+                .unwrap_or(false)
+        })
+        .await?;
+        let success = password_ok && customer.is_some();
+        self.db
+            .run(move |conn| {
+                store::customers::record_attempt(
+                    conn,
+                    &NewLoginAttempt {
+                        email: &email,
+                        ip_address: store::customers::host_net(ip),
+                        success,
+                    },
+                )
+            })
+            .await?;
+        Ok(customer.filter(|_| success).map(|c| LoggedIn {
+            customer_id: c.id,
+            email: c.email,
+            name: c.name,
+        }))
+    }
+}

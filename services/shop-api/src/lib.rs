@@ -1,0 +1,18 @@
+//! The API service: the product catalog, orders (stock is reserved and the payment taken in a
+//! way that never leaves a completed order unpaid or stock taken for a failed one), order
+//! lookup, and logins (every attempt recorded with the client's IP).
+
+mod api;
+mod client_ip;
+mod metrics;
+mod settings;
+mod startup;
+mod store;
+
+pub use settings::{Cli, Command, MigrateArgs, Settings};
+pub use startup::Application;
+
+/// The service's name in logs, metrics and health.
+pub const SERVICE: &str = "api";
+/// Default port (the seed's).
+pub const DEFAULT_PORT: u16 = 8080;

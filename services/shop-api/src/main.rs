@@ -1,0 +1,38 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use shop_api::{Application, Cli, Command, SERVICE};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Migrate(args)) => migrate(&args.database_url).await,
+        None => serve(cli).await,
+    };
+    shop_telemetry::exit_status("shop-api", result)
+}
+
+async fn migrate(database_url: &str) -> anyhow::Result<()> {
+    let url = database_url.to_owned();
+    let applied = tokio::task::spawn_blocking(move || shop_db::run_migrations(&url)).await??;
+    if applied.is_empty() {
+        println!("shop-api: database schema is up to date");
+    } else {
+        println!(
+            "shop-api: applied {} migration(s): {}",
+            applied.len(),
+            applied.join(", ")
+        );
+    }
+    Ok(())
+}
+
+async fn serve(cli: Cli) -> anyhow::Result<()> {
+    let settings = cli.into_settings()?;
+    shop_telemetry::logging::init(SERVICE, &settings.common.log_dir, settings.common.log_level)?;
+    let app = Application::build(settings).await?;
+    log::info!(event = "service_started", listen:% = app.local_addr(); "api service listening on {}", app.local_addr());
+    app.run_until_stopped(shop_telemetry::shutdown::signal_received())
+        .await
+}

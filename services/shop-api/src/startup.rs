@@ -1,0 +1,131 @@
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use diesel::{Connection, PgConnection};
+use poem::endpoint::BoxEndpoint;
+use prometheus::Registry;
+use shop_db::{migrate::pending_migrations, Database, PoolSettings};
+use shop_faults::{FaultAccess, FaultInjection, FaultKind, Faults, FaultsApi};
+use shop_payment::PaymentClient;
+use shop_telemetry::{
+    app::{service_endpoint, HealthApi},
+    server::BoundListener,
+    DependencyStatus,
+};
+
+use crate::{
+    api::{LoginApi, OrdersApi, ProductsApi},
+    metrics::ApiMetrics,
+    Settings, SERVICE,
+};
+
+const FAULT_KINDS: &[FaultKind] = &[FaultKind::ErrorRate, FaultKind::Latency];
+
+/// The API service, bound and ready to serve.
+pub struct Application {
+    listener: BoundListener,
+    endpoint: BoxEndpoint<'static>,
+    db: Database,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        check_schema(&settings.database_url).await?;
+        let db = Database::connect_lazy(
+            &settings.database_url,
+            &PoolSettings {
+                max_size: settings.database_pool_size,
+                ..PoolSettings::default()
+            },
+        );
+        let faults = Faults::new(
+            FAULT_KINDS,
+            FaultAccess {
+                enabled: settings.common.enable_faults,
+                token: settings.common.fault_token().map_err(anyhow::Error::msg)?,
+            },
+        );
+        let payment = PaymentClient::new(&settings.payment_url, settings.payment_timeout)?;
+        let registry = Registry::new();
+        let metrics = ApiMetrics::register(&registry)?;
+        let probe_db = db.clone();
+        let health = HealthApi::new(
+            SERVICE,
+            Some(Arc::new(move || {
+                let db = probe_db.clone();
+                Box::pin(async move {
+                    match db.ping().await {
+                        Ok(()) => DependencyStatus::Ok,
+                        Err(_) => DependencyStatus::Unavailable,
+                    }
+                })
+            })),
+        );
+        let endpoint = service_endpoint(
+            "shop-api",
+            (
+                ProductsApi::new(db.clone()),
+                OrdersApi::new(db.clone(), payment, metrics),
+                LoginApi::new(db.clone()),
+                FaultsApi::new(faults.clone()),
+            ),
+            health,
+            &registry,
+            FaultInjection::new(faults),
+        )?;
+        let listener = BoundListener::bind(settings.listen)
+            .await
+            .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", settings.listen))?;
+        Ok(Self {
+            listener,
+            endpoint,
+            db,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr()
+    }
+
+    pub async fn run_until_stopped<S>(self, shutdown: S) -> anyhow::Result<()>
+    where
+        S: Future<Output = std::io::Result<&'static str>> + Send,
+    {
+        let reaper = tokio::spawn(crate::api::release_abandoned_orders(self.db.clone()));
+        let served = self
+            .listener
+            .serve(self.endpoint, async move {
+                let signal = shutdown.await.unwrap_or("signal handler failure");
+                log::info!(event = "service_stopping", signal = signal; "received {signal}, draining requests");
+            })
+            .await;
+        reaper.abort();
+        served?;
+        log::info!(event = "service_stopped"; "stopped");
+        Ok(())
+    }
+}
+
+/// Refuses to serve an old schema (the migrations come first), but starts without the
+/// database: it may come up later, and meanwhile `/healthz` says degraded.
+async fn check_schema(database_url: &str) -> anyhow::Result<()> {
+    let url = database_url.to_owned();
+    let pending = tokio::task::spawn_blocking(move || {
+        PgConnection::establish(&url)
+            .ok()
+            .map(|mut conn| pending_migrations(&mut conn))
+    })
+    .await?;
+    match pending {
+        None => {
+            log::warn!(event = "database_unavailable", action = "checking the schema"; "the database is not reachable at startup; serving degraded until it is");
+            Ok(())
+        }
+        Some(Ok(pending)) if pending.is_empty() => Ok(()),
+        Some(Ok(pending)) => anyhow::bail!(
+            "the database schema is not up to date ({} pending migration(s): {}); run `shop-api migrate` first",
+            pending.len(),
+            pending.join(", ")
+        ),
+        Some(Err(err)) => Err(anyhow::Error::new(err).context("cannot read the applied migrations")),
+    }
+}

@@ -1,0 +1,5 @@
+//! Plain synchronous diesel queries; handlers run them through `Database::run`.
+
+pub mod customers;
+pub mod orders;
+pub mod products;

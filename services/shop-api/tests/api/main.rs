@@ -1,0 +1,10 @@
+//! The API service against a real PostgreSQL and a real payment service.
+
+mod binary;
+mod faults;
+mod helpers;
+mod login;
+mod metrics;
+mod orders;
+mod products;
+mod resilience;

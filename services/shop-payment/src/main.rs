@@ -1,0 +1,17 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use shop_payment::{Application, Settings, SERVICE};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    shop_telemetry::exit_status("shop-payment", run(Settings::parse()).await)
+}
+
+async fn run(settings: Settings) -> anyhow::Result<()> {
+    shop_telemetry::logging::init(SERVICE, &settings.common.log_dir, settings.common.log_level)?;
+    let app = Application::build(settings).await?;
+    log::info!(event = "service_started", listen:% = app.local_addr(); "payment service listening on {}", app.local_addr());
+    app.run_until_stopped(shop_telemetry::shutdown::signal_received())
+        .await
+}

@@ -1,0 +1,32 @@
+use std::net::SocketAddr;
+
+use clap::Parser;
+use shop_telemetry::CommonArgs;
+
+/// The shop's payment service.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "shop-payment", version, about)]
+pub struct Settings {
+    /// Address and port to listen on.
+    #[arg(long, env = "LISTEN", default_value = "0.0.0.0:8082")]
+    pub listen: SocketAddr,
+
+    /// Share (0..=1) of payments declined for ordinary reasons (insufficient funds, expired
+    /// card) in healthy operation.
+    #[arg(long, env = "DECLINE_RATE", default_value_t = 0.02, value_parser = share)]
+    pub decline_rate: f64,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+fn share(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{value} is not a share between 0 and 1"))
+    }
+}

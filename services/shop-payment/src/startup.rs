@@ -1,0 +1,69 @@
+use std::{future::Future, net::SocketAddr};
+
+use poem::endpoint::BoxEndpoint;
+use prometheus::Registry;
+use shop_faults::{FaultAccess, FaultInjection, FaultKind, Faults, FaultsApi};
+use shop_telemetry::{
+    app::{service_endpoint, HealthApi},
+    server::BoundListener,
+};
+
+use crate::{metrics::PaymentMetrics, payments::PaymentsApi, Settings, SERVICE};
+
+const FAULT_KINDS: &[FaultKind] = &[
+    FaultKind::ErrorRate,
+    FaultKind::Latency,
+    FaultKind::DeclineRate,
+];
+
+/// The payment service, bound and ready to serve.
+pub struct Application {
+    listener: BoundListener,
+    endpoint: BoxEndpoint<'static>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let faults = Faults::new(
+            FAULT_KINDS,
+            FaultAccess {
+                enabled: settings.common.enable_faults,
+                token: settings.common.fault_token().map_err(anyhow::Error::msg)?,
+            },
+        );
+        let registry = Registry::new();
+        let metrics = PaymentMetrics::register(&registry)?;
+        let endpoint = service_endpoint(
+            "shop-payment",
+            (
+                PaymentsApi::new(faults.clone(), metrics, settings.decline_rate),
+                FaultsApi::new(faults.clone()),
+            ),
+            HealthApi::new(SERVICE, None),
+            &registry,
+            FaultInjection::new(faults),
+        )?;
+        let listener = BoundListener::bind(settings.listen)
+            .await
+            .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", settings.listen))?;
+        Ok(Self { listener, endpoint })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr()
+    }
+
+    pub async fn run_until_stopped<S>(self, shutdown: S) -> anyhow::Result<()>
+    where
+        S: Future<Output = std::io::Result<&'static str>> + Send,
+    {
+        self.listener
+            .serve(self.endpoint, async move {
+                let signal = shutdown.await.unwrap_or("signal handler failure");
+                log::info!(event = "service_stopping", signal = signal; "received {signal}, draining requests");
+            })
+            .await?;
+        log::info!(event = "service_stopped"; "stopped");
+        Ok(())
+    }
+}
