@@ -1,15 +1,13 @@
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{future::Future, net::SocketAddr};
 
-use diesel::{Connection, PgConnection};
 use poem::endpoint::BoxEndpoint;
 use prometheus::Registry;
-use shop_db::{migrate::pending_migrations, Database, PoolSettings};
+use shop_db::{Database, PoolSettings};
 use shop_faults::{FaultAccess, FaultInjection, FaultKind, Faults, FaultsApi};
 use shop_payment::PaymentClient;
 use shop_telemetry::{
-    app::{service_endpoint, HealthApi},
+    app::{health_probe, service_endpoint, HealthApi},
     server::BoundListener,
-    DependencyStatus,
 };
 
 use crate::{
@@ -29,7 +27,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        check_schema(&settings.database_url).await?;
+        shop_db::migrate::ensure_schema_current(&settings.database_url).await?;
         let db = Database::connect_lazy(
             &settings.database_url,
             &PoolSettings {
@@ -50,14 +48,9 @@ impl Application {
         let probe_db = db.clone();
         let health = HealthApi::new(
             SERVICE,
-            Some(Arc::new(move || {
+            Some(health_probe(move || {
                 let db = probe_db.clone();
-                Box::pin(async move {
-                    match db.ping().await {
-                        Ok(()) => DependencyStatus::Ok,
-                        Err(_) => DependencyStatus::Unavailable,
-                    }
-                })
+                async move { db.ping().await.is_ok() }
             })),
         );
         let endpoint = service_endpoint(
@@ -102,30 +95,5 @@ impl Application {
         served?;
         log::info!(event = "service_stopped"; "stopped");
         Ok(())
-    }
-}
-
-/// Refuses to serve an old schema (the migrations come first), but starts without the
-/// database: it may come up later, and meanwhile `/healthz` says degraded.
-async fn check_schema(database_url: &str) -> anyhow::Result<()> {
-    let url = database_url.to_owned();
-    let pending = tokio::task::spawn_blocking(move || {
-        PgConnection::establish(&url)
-            .ok()
-            .map(|mut conn| pending_migrations(&mut conn))
-    })
-    .await?;
-    match pending {
-        None => {
-            log::warn!(event = "database_unavailable", action = "checking the schema"; "the database is not reachable at startup; serving degraded until it is");
-            Ok(())
-        }
-        Some(Ok(pending)) if pending.is_empty() => Ok(()),
-        Some(Ok(pending)) => anyhow::bail!(
-            "the database schema is not up to date ({} pending migration(s): {}); run `shop-api migrate` first",
-            pending.len(),
-            pending.join(", ")
-        ),
-        Some(Err(err)) => Err(anyhow::Error::new(err).context("cannot read the applied migrations")),
     }
 }

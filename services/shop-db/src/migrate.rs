@@ -18,6 +18,8 @@ pub enum MigrationError {
     Lock(#[source] diesel::result::Error),
     #[error("a migration failed: {0}")]
     Migration(String),
+    #[error("the database schema is not up to date ({} pending migration(s): {}); run `shop-api migrate` first", .0.len(), .0.join(", "))]
+    Pending(Vec<String>),
 }
 
 /// Applies pending migrations; returns the versions it applied (empty when up to date).
@@ -39,4 +41,27 @@ pub fn pending_migrations(conn: &mut PgConnection) -> Result<Vec<String>, Migrat
     conn.pending_migrations(MIGRATIONS)
         .map(|pending| pending.iter().map(|m| m.name().to_string()).collect())
         .map_err(|err| MigrationError::Migration(err.to_string()))
+}
+
+/// Checks at a service's startup that the migrations have run. A service refuses to serve an
+/// old schema, but starts while PostgreSQL is unreachable (it may come up later; meanwhile
+/// `/healthz` says degraded): then this logs a warning and returns `Ok`.
+pub async fn ensure_schema_current(database_url: &str) -> Result<(), MigrationError> {
+    let url = database_url.to_owned();
+    let pending = tokio::task::spawn_blocking(move || {
+        PgConnection::establish(&url)
+            .ok()
+            .map(|mut conn| pending_migrations(&mut conn))
+    })
+    .await
+    .map_err(|err| MigrationError::Migration(err.to_string()))?;
+    match pending {
+        None => {
+            log::warn!(event = "database_unavailable", action = "checking the schema"; "the database is not reachable at startup; serving degraded until it is");
+            Ok(())
+        }
+        Some(Ok(pending)) if pending.is_empty() => Ok(()),
+        Some(Ok(pending)) => Err(MigrationError::Pending(pending)),
+        Some(Err(err)) => Err(err),
+    }
 }

@@ -18,6 +18,24 @@ use crate::{
 pub type HealthProbe =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = DependencyStatus> + Send>> + Send + Sync>;
 
+/// A probe from an async check that says whether the dependency answers.
+pub fn health_probe<F, Fut>(check: F) -> HealthProbe
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send + 'static,
+{
+    Arc::new(move || {
+        let answered = check();
+        Box::pin(async move {
+            if answered.await {
+                DependencyStatus::Ok
+            } else {
+                DependencyStatus::Unavailable
+            }
+        })
+    })
+}
+
 /// `GET /healthz`: 200 with `ok`, or `degraded` while the database does not answer — the
 /// process is alive and serving, so supervisors must not restart it for that.
 pub struct HealthApi {

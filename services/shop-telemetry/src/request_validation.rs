@@ -1,7 +1,7 @@
-//! Checks JSON request bodies against the service's own OpenAPI schemas before the handlers
-//! parse them, so a bad request is answered 400 with every problem named by field
-//! (`quantity must be at least 1, got 0`) — the framework's own parse errors do not say which
-//! field was wrong. Valid bodies pass through unchanged.
+//! Checks requests (path and query parameters, JSON bodies) against the service's own OpenAPI
+//! schemas before the handlers parse them, so a bad request is answered 400 with every problem
+//! named by field (`quantity must be at least 1, got 0`) — the framework's own parse errors do
+//! not say which field was wrong. Valid requests pass through unchanged.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -13,21 +13,61 @@ use serde_json::{Map, Value};
 
 use crate::{errors::json_error, metrics::RouteTemplates};
 
-/// The request-body schemas of a service's operations, from its OpenAPI document.
+/// The request schemas of a service's operations, from its OpenAPI document.
 #[derive(Clone)]
 pub struct RequestValidation {
     routes: Arc<RouteTemplates>,
     bodies: Arc<HashMap<(String, String), Value>>,
+    parameters: Arc<HashMap<(String, String), Vec<Parameter>>>,
     schemas: Arc<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone)]
+struct Parameter {
+    name: String,
+    /// The path segment it fills, for path parameters; `None` for query parameters.
+    segment: Option<usize>,
+    required: bool,
+    schema: Value,
 }
 
 impl RequestValidation {
     pub fn from_spec(spec: &Value, routes: RouteTemplates) -> Self {
         let mut bodies = HashMap::new();
+        let mut parameters = HashMap::new();
         if let Some(paths) = spec.get("paths").and_then(Value::as_object) {
             for (path, operations) in paths {
                 let label = routes.label(path).to_owned();
+                let segments: Vec<&str> = path.split('/').skip(1).collect();
                 for (method, operation) in operations.as_object().into_iter().flatten() {
+                    let declared: Vec<Parameter> = operation
+                        .get("parameters")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|p| {
+                            let name = p.get("name")?.as_str()?.to_owned();
+                            let segment = match p.get("in")?.as_str()? {
+                                "path" => Some(
+                                    segments.iter().position(|s| *s == format!("{{{name}}}"))?,
+                                ),
+                                "query" => None,
+                                _ => return None,
+                            };
+                            Some(Parameter {
+                                required: p
+                                    .get("required")
+                                    .and_then(Value::as_bool)
+                                    .unwrap_or(false),
+                                schema: p.get("schema").cloned().unwrap_or(Value::Null),
+                                name,
+                                segment,
+                            })
+                        })
+                        .collect();
+                    if !declared.is_empty() {
+                        parameters.insert((method.to_uppercase(), label.clone()), declared);
+                    }
                     let schema = operation
                         .pointer("/requestBody/content")
                         .and_then(Value::as_object)
@@ -51,7 +91,69 @@ impl RequestValidation {
         Self {
             routes: Arc::new(routes),
             bodies: Arc::new(bodies),
+            parameters: Arc::new(parameters),
             schemas: Arc::new(schemas),
+        }
+    }
+
+    /// Problems with the path and query parameters of `method path?query`.
+    pub fn check_parameters(&self, method: &str, path: &str, query: Option<&str>) -> Vec<String> {
+        let Some(declared) = self
+            .parameters
+            .get(&(method.to_owned(), self.routes.label(path).to_owned()))
+        else {
+            return Vec::new();
+        };
+        let segments: Vec<&str> = path.split('/').skip(1).collect();
+        let query: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let mut problems = Vec::new();
+        for parameter in declared {
+            let raw = match parameter.segment {
+                Some(index) => segments.get(index).map(|s| {
+                    form_urlencoded::parse(format!("x={s}").as_bytes())
+                        .next()
+                        .map_or_else(|| (*s).to_owned(), |(_, v)| v.into_owned())
+                }),
+                None => query
+                    .iter()
+                    .find(|(k, _)| *k == parameter.name)
+                    .map(|(_, v)| v.clone()),
+            };
+            match raw {
+                None if parameter.required => {
+                    problems.push(format!("`{}` is required", parameter.name))
+                }
+                None => {}
+                Some(raw) => {
+                    let value = self.typed_parameter(&raw, &parameter.schema);
+                    self.validate(&value, &parameter.schema, &parameter.name, &mut problems);
+                }
+            }
+        }
+        problems
+    }
+
+    /// A parameter's text as the JSON value its schema expects, when it reads as one; as a
+    /// string otherwise, which validation then reports.
+    fn typed_parameter(&self, raw: &str, schema: &Value) -> Value {
+        let kind = self.resolve(schema).get("type").and_then(Value::as_str);
+        match kind {
+            Some("integer") => raw
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or_else(|_| Value::from(raw)),
+            Some("number") => raw
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map_or_else(|| Value::from(raw), Value::Number),
+            Some("boolean") => raw
+                .parse::<bool>()
+                .map(Value::from)
+                .unwrap_or_else(|_| Value::from(raw)),
+            _ => Value::from(raw),
         }
     }
 
@@ -276,6 +378,14 @@ impl<E: Endpoint> Endpoint for RequestValidationEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> Result<Self::Output> {
+        let problems = self.validation.check_parameters(
+            req.method().as_str(),
+            req.uri().path(),
+            req.uri().query(),
+        );
+        if !problems.is_empty() {
+            return Ok(json_error(StatusCode::BAD_REQUEST, problems.join("; ")));
+        }
         let key = (
             req.method().as_str().to_owned(),
             self.validation.routes.label(req.uri().path()).to_owned(),
@@ -372,6 +482,33 @@ mod tests {
                 "`product_id` is out of range: 9999999999",
                 "`quantity` must be an integer, got 1.5"
             ]
+        );
+    }
+
+    #[test]
+    fn path_and_query_parameters_are_checked_by_name() {
+        let spec = json!({
+            "paths": {"/stock/{product_id}": {"put": {"parameters": [
+                {"name": "product_id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int32"}},
+                {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1}},
+                {"name": "kind", "in": "query", "required": false, "schema": {"type": "string", "enum": ["a", "b"]}}
+            ]}}}
+        });
+        let v = RequestValidation::from_spec(&spec, RouteTemplates::new(["/stock/{product_id}"]));
+        assert_eq!(
+            v.check_parameters("PUT", "/stock/abc", Some("limit=0&kind=c")),
+            [
+                "`product_id` must be an integer, got \"abc\"",
+                "`limit` must be at least 1, got 0",
+                "`kind` must be one of a, b, got \"c\"",
+            ]
+        );
+        assert!(v
+            .check_parameters("PUT", "/stock/7", Some("limit=5&kind=a"))
+            .is_empty());
+        assert!(
+            v.check_parameters("GET", "/stock/abc", None).is_empty(),
+            "other methods are not checked"
         );
     }
 

@@ -1,0 +1,18 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use shop_inventory::{Application, Cli, SERVICE};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    shop_telemetry::exit_status("shop-inventory", run(Cli::parse()).await)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = cli.into_settings()?;
+    shop_telemetry::logging::init(SERVICE, &settings.common.log_dir, settings.common.log_level)?;
+    let app = Application::build(settings).await?;
+    log::info!(event = "service_started", listen:% = app.local_addr(); "inventory service listening on {}", app.local_addr());
+    app.run_until_stopped(shop_telemetry::shutdown::signal_received())
+        .await
+}

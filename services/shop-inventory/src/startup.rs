@@ -1,0 +1,97 @@
+use std::{future::Future, net::SocketAddr};
+
+use poem::endpoint::BoxEndpoint;
+use prometheus::Registry;
+use shop_db::{Database, PoolSettings};
+use shop_faults::{FaultAccess, FaultInjection, FaultKind, Faults, FaultsApi};
+use shop_telemetry::{
+    app::{health_probe, service_endpoint, HealthApi},
+    server::BoundListener,
+};
+
+use crate::{api::StockApi, metrics::InventoryMetrics, monitor::StockMonitor, Settings, SERVICE};
+
+const FAULT_KINDS: &[FaultKind] = &[
+    FaultKind::ErrorRate,
+    FaultKind::Latency,
+    FaultKind::RestockPaused,
+];
+
+/// The inventory service, bound and ready to serve.
+pub struct Application {
+    listener: BoundListener,
+    endpoint: BoxEndpoint<'static>,
+    monitor: StockMonitor,
+    refresh_interval: std::time::Duration,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        shop_db::migrate::ensure_schema_current(&settings.database_url).await?;
+        let db = Database::connect_lazy(
+            &settings.database_url,
+            &PoolSettings {
+                max_size: settings.database_pool_size,
+                ..PoolSettings::default()
+            },
+        );
+        let faults = Faults::new(
+            FAULT_KINDS,
+            FaultAccess {
+                enabled: settings.common.enable_faults,
+                token: settings.common.fault_token().map_err(anyhow::Error::msg)?,
+            },
+        );
+        let registry = Registry::new();
+        let metrics = InventoryMetrics::register(&registry)?;
+        let probe_db = db.clone();
+        let health = HealthApi::new(
+            SERVICE,
+            Some(health_probe(move || {
+                let db = probe_db.clone();
+                async move { db.ping().await.is_ok() }
+            })),
+        );
+        let endpoint = service_endpoint(
+            "shop-inventory",
+            (StockApi::new(db.clone()), FaultsApi::new(faults.clone())),
+            health,
+            &registry,
+            FaultInjection::new(faults.clone()),
+        )?;
+        let mut monitor = StockMonitor::new(db, metrics, faults);
+        // Gauges are current before the first scrape can come.
+        monitor.refresh().await;
+        let listener = BoundListener::bind(settings.listen)
+            .await
+            .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", settings.listen))?;
+        Ok(Self {
+            listener,
+            endpoint,
+            monitor,
+            refresh_interval: settings.refresh_interval,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr()
+    }
+
+    pub async fn run_until_stopped<S>(self, shutdown: S) -> anyhow::Result<()>
+    where
+        S: Future<Output = std::io::Result<&'static str>> + Send,
+    {
+        let monitor = tokio::spawn(self.monitor.run(self.refresh_interval));
+        let served = self
+            .listener
+            .serve(self.endpoint, async move {
+                let signal = shutdown.await.unwrap_or("signal handler failure");
+                log::info!(event = "service_stopping", signal = signal; "received {signal}, draining requests");
+            })
+            .await;
+        monitor.abort();
+        served?;
+        log::info!(event = "service_stopped"; "stopped");
+        Ok(())
+    }
+}

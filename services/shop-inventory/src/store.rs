@@ -1,0 +1,79 @@
+//! Synchronous diesel queries; handlers and the monitor run them through `Database::run`.
+
+use chrono::Utc;
+use diesel::prelude::*;
+use shop_db::{models::Product, schema::products};
+
+pub fn all_products(conn: &mut PgConnection) -> QueryResult<Vec<Product>> {
+    products::table
+        .select(Product::as_select())
+        .order(products::id)
+        .load(conn)
+}
+
+pub fn set_stock(conn: &mut PgConnection, id: i32, level: i32) -> QueryResult<Option<Product>> {
+    diesel::update(products::table.find(id))
+        .set((
+            products::stock_level.eq(level),
+            products::last_updated.eq(Utc::now()),
+        ))
+        .returning(Product::as_returning())
+        .get_result(conn)
+        .optional()
+}
+
+/// The most units a product may hold; keeps levels far from integer overflow.
+pub const MAX_STOCK: i32 = 1_000_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestockError {
+    #[error("unknown product")]
+    UnknownProduct,
+    #[error("the stock level would exceed {MAX_STOCK}")]
+    TooMuch,
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+}
+
+pub fn add_stock(conn: &mut PgConnection, id: i32, quantity: i32) -> Result<Product, RestockError> {
+    let updated = diesel::update(
+        products::table
+            .find(id)
+            .filter(products::stock_level.le(MAX_STOCK - quantity)),
+    )
+    .set((
+        products::stock_level.eq(products::stock_level + quantity),
+        products::last_updated.eq(Utc::now()),
+    ))
+    .returning(Product::as_returning())
+    .get_result(conn)
+    .optional()?;
+    match updated {
+        Some(product) => Ok(product),
+        None if products::table.find(id).count().get_result::<i64>(conn)? == 0 => {
+            Err(RestockError::UnknownProduct)
+        }
+        None => Err(RestockError::TooMuch),
+    }
+}
+
+/// Refills a product to `level` if it is still at or below its threshold (an order may have
+/// been placed, or someone restocked it, since it was read). `None` when no refill was needed.
+pub fn restock_if_low(
+    conn: &mut PgConnection,
+    id: i32,
+    level: i32,
+) -> QueryResult<Option<Product>> {
+    diesel::update(
+        products::table
+            .find(id)
+            .filter(products::stock_level.le(products::low_stock_threshold)),
+    )
+    .set((
+        products::stock_level.eq(level),
+        products::last_updated.eq(Utc::now()),
+    ))
+    .returning(Product::as_returning())
+    .get_result(conn)
+    .optional()
+}
