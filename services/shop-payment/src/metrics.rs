@@ -23,6 +23,12 @@ impl PaymentMetrics {
         )?;
         registry.register(Box::new(payments.clone()))?;
         registry.register(Box::new(amount.clone()))?;
+        // Every combination exists from the start, so failure shares are 0, not absent.
+        for status in ["authorized", "declined", "failed"] {
+            for method in crate::all_methods() {
+                payments.with_label_values(&[status, method.as_str()]);
+            }
+        }
         Ok(Self { payments, amount })
     }
 
