@@ -1,6 +1,6 @@
 //! The inventory service: serves stock levels and the low-stock list from the database, keeps
 //! the stock gauges current, logs stock events (changes, low-stock warnings, critical stock),
-//! and restocks products that fall to their threshold — unless the `restock_paused` fault is
+//! and restocks products that fall to their reorder point (three times the threshold) — unless the `restock_paused` fault is
 //! active, which is how the lab depletes stock on purpose.
 
 mod api;

@@ -1,5 +1,5 @@
-//! The refresh loop: every interval, read all products, restock those at or below their
-//! threshold (unless `restock_paused`), update the gauges and log what changed.
+//! The refresh loop: every interval, read all products, restock those at their reorder point
+//! (unless `restock_paused`), update the gauges and log what changed.
 //!
 //! Events: `stock_changed` (info) when a level moved since the last refresh, `low_stock`
 //! (warn) when a product falls to its threshold, `critical_stock` (error) on every refresh while
@@ -15,6 +15,11 @@ use shop_faults::{FaultKind, Faults};
 
 use crate::{metrics::InventoryMetrics, store};
 
+/// The reorder point, relative to the low-stock threshold: restocking starts well above the
+/// threshold, so healthy traffic never takes a product down to it — not even while this
+/// service is stopped for a few minutes (the lab's service-down scenario), which would
+/// otherwise set off the stock alerts too.
+const REORDER_FACTOR: i32 = 3;
 /// What a restock refills a product to, relative to its threshold.
 const RESTOCK_FACTOR: i32 = 10;
 
@@ -109,17 +114,19 @@ impl StockMonitor {
     }
 
     async fn restock(&mut self, products: &mut [Product]) {
-        for product in products.iter_mut().filter(|p| p.is_low()) {
-            let (id, level) = (
-                product.id,
-                product
-                    .low_stock_threshold
-                    .saturating_mul(RESTOCK_FACTOR)
-                    .clamp(1, store::MAX_STOCK),
-            );
+        for product in products.iter_mut() {
+            let reorder_point = product.low_stock_threshold.saturating_mul(REORDER_FACTOR);
+            if product.stock_level > reorder_point {
+                continue;
+            }
+            let id = product.id;
+            let level = product
+                .low_stock_threshold
+                .saturating_mul(RESTOCK_FACTOR)
+                .clamp(1, store::MAX_STOCK);
             match self
                 .db
-                .run(move |conn| store::restock_if_low(conn, id, level))
+                .run(move |conn| store::restock_if_at_most(conn, id, reorder_point, level))
                 .await
             {
                 Ok(Some(restocked)) => {

@@ -57,17 +57,18 @@ pub fn add_stock(conn: &mut PgConnection, id: i32, quantity: i32) -> Result<Prod
     }
 }
 
-/// Refills a product to `level` if it is still at or below its threshold (an order may have
-/// been placed, or someone restocked it, since it was read). `None` when no refill was needed.
-pub fn restock_if_low(
+/// Refills a product to `level` if it is still at or below `reorder_point` (someone may have
+/// restocked it since it was read). `None` when no refill was needed.
+pub fn restock_if_at_most(
     conn: &mut PgConnection,
     id: i32,
+    reorder_point: i32,
     level: i32,
 ) -> QueryResult<Option<Product>> {
     diesel::update(
         products::table
             .find(id)
-            .filter(products::stock_level.le(products::low_stock_threshold)),
+            .filter(products::stock_level.le(reorder_point)),
     )
     .set((
         products::stock_level.eq(level),

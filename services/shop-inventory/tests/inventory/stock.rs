@@ -35,17 +35,25 @@ async fn gauges_show_every_product_and_the_low_stock_count() {
 }
 
 #[tokio::test]
-async fn a_product_at_its_threshold_is_restocked_automatically() {
+async fn a_product_at_its_reorder_point_is_restocked_automatically() {
     let app = spawn_app().await;
-    // Product 3 has threshold 25.
+    // Product 3 has threshold 25: reorder point 75, refill to 250.
     let (status, item) = app
-        .request(Method::PUT, "/stock/3", Some(json!({"stock_level": 25})))
+        .request(Method::PUT, "/stock/3", Some(json!({"stock_level": 75})))
         .await;
-    assert_eq!((status, item["status"].as_str()), (200, Some("low")));
+    assert_eq!((status, item["status"].as_str()), (200, Some("ok")));
     app.eventually(5, "product 3 restocked to 250", || async {
         app.get("/stock").await.1[2]["stock_level"] == 250
     })
     .await;
+    app.request(Method::PUT, "/stock/3", Some(json!({"stock_level": 76})))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(
+        app.get("/stock").await.1[2]["stock_level"],
+        76,
+        "above the reorder point: left alone"
+    );
     assert_eq!(
         metric(&app.metrics().await, "inventory_low_stock_products"),
         Some(0.0)
