@@ -1,0 +1,23 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use shop_frontend::{Application, Settings, SERVICE};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    shop_telemetry::exit_status("shop-frontend", run(Settings::parse()).await)
+}
+
+async fn run(settings: Settings) -> anyhow::Result<()> {
+    // Checked before the logger exists, so a bad setting is one plain line on stderr.
+    settings.validate()?;
+    shop_telemetry::logging::init(SERVICE, &settings.common.log_dir, settings.common.log_level)?;
+    let api_url = settings.api_url.clone();
+    let app = Application::build(settings).await?;
+    log::info!(
+        event = "service_started", listen:% = app.local_addr(), api_url = api_url.as_str();
+        "frontend service listening on {}, using the API at {api_url}", app.local_addr()
+    );
+    app.run_until_stopped(shop_telemetry::shutdown::signal_received())
+        .await
+}

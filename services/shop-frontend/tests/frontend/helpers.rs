@@ -1,0 +1,336 @@
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use diesel::{connection::SimpleConnection, prelude::*, sql_query, sql_types::BigInt};
+use serde_json::Value;
+use shop_frontend::{Application, Settings};
+use shop_telemetry::CommonArgs;
+use shop_testkit::shared_postgres;
+use tokio::{sync::oneshot, task::JoinHandle};
+
+pub fn migrated_database() -> String {
+    shared_postgres().create_migrated_database("shop_template", |url| {
+        shop_db::run_migrations(url)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+}
+
+pub fn common_args(enable_faults: bool) -> CommonArgs {
+    CommonArgs {
+        log_dir: PathBuf::from("logs"),
+        log_level: log::LevelFilter::Off,
+        enable_faults,
+        fault_token_file: None,
+    }
+}
+
+/// A port nothing listens on.
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running payment service with the given ordinary decline rate.
+pub async fn spawn_payment(decline_rate: f64) -> SocketAddr {
+    let app = shop_payment::Application::build(shop_payment::Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        decline_rate,
+        common: common_args(false),
+    })
+    .await
+    .unwrap();
+    let addr = app.local_addr();
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    addr
+}
+
+/// A running API (with its payment service and a fresh database) that a test can stop.
+pub struct Backend {
+    pub api_address: String,
+    pub database_url: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+pub async fn spawn_backend(decline_rate: f64) -> Backend {
+    let database_url = migrated_database();
+    let payment = spawn_payment(decline_rate).await;
+    let api = shop_api::Application::build(shop_api::Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: database_url.clone(),
+        payment_url: format!("http://{payment}"),
+        payment_timeout: Duration::from_secs(5),
+        database_pool_size: 10,
+        common: common_args(true),
+    })
+    .await
+    .expect("the API starts");
+    let api_address = format!("http://{}", api.local_addr());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(api.run_until_stopped(async move {
+        let _ = stopped.await;
+        Ok("test")
+    }));
+    Backend {
+        api_address,
+        database_url,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+impl Backend {
+    /// Stops the API and waits until it no longer listens.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+pub struct Options {
+    pub decline_rate: f64,
+    /// Point the frontend at an API that is not there.
+    pub api_down: bool,
+    pub session_timeout: u64,
+    pub api_timeout: u64,
+    pub enable_faults: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            decline_rate: 0.0,
+            api_down: false,
+            session_timeout: 1800,
+            api_timeout: 5,
+            enable_faults: true,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub backend: Option<Backend>,
+    /// Keeps the session cookie, like a browser.
+    pub client: reqwest::Client,
+}
+
+/// A page as a browser gets it.
+pub struct Page {
+    pub status: u16,
+    pub content_type: String,
+    pub set_cookie: Option<String>,
+    pub text: String,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    let (backend, api_url) = if options.api_down {
+        (None, format!("http://127.0.0.1:{}", closed_port()))
+    } else {
+        let backend = spawn_backend(options.decline_rate).await;
+        let url = backend.api_address.clone();
+        (Some(backend), url)
+    };
+    let app = Application::build(Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        api_url,
+        api_timeout: options.api_timeout,
+        session_timeout: options.session_timeout,
+        common: common_args(options.enable_faults),
+    })
+    .await
+    .expect("the frontend starts");
+    let address = format!("http://{}", app.local_addr());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    TestApp {
+        address,
+        backend,
+        client: browser(),
+    }
+}
+
+/// A client with a cookie store.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// `GET path` with this app's browser.
+    pub async fn page(&self, path: &str) -> Page {
+        self.page_with(&self.client, path).await
+    }
+
+    pub async fn page_with(&self, client: &reqwest::Client, path: &str) -> Page {
+        let response = client.get(self.url(path)).send().await.unwrap();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        let status = response.status().as_u16();
+        let content_type = header("content-type").unwrap_or_default();
+        let set_cookie = header("set-cookie");
+        let text = response.text().await.unwrap();
+        Page {
+            status,
+            content_type,
+            set_cookie,
+            text,
+        }
+    }
+
+    /// `GET path` expecting JSON.
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        decode(self.client.get(self.url(path)).send().await.unwrap()).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        decode(
+            self.client
+                .post(self.url(path))
+                .json(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &'static str,
+    ) -> (u16, Value) {
+        decode(
+            self.client
+                .post(self.url(path))
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        decode(self.client.delete(self.url(path)).send().await.unwrap()).await
+    }
+
+    pub async fn add_to_cart(&self, product_id: i32, quantity: i32) -> Value {
+        let (status, body) = self
+            .post_json(
+                "/cart/items",
+                &serde_json::json!({"product_id": product_id, "quantity": quantity}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    }
+
+    pub fn backend(&self) -> &Backend {
+        self.backend.as_ref().expect("this app has an API")
+    }
+
+    pub fn db(&self) -> PgConnection {
+        PgConnection::establish(&self.backend().database_url).unwrap()
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        sql_query(sql)
+            .get_result::<Count>(&mut self.db())
+            .unwrap()
+            .n
+    }
+
+    pub fn execute(&self, sql: &str) {
+        self.db().batch_execute(sql).unwrap();
+    }
+
+    pub fn stock(&self, product_id: i32) -> i64 {
+        self.count(&format!(
+            "SELECT stock_level::bigint AS n FROM products WHERE id = {product_id}"
+        ))
+    }
+
+    pub fn orders(&self, status: &str) -> i64 {
+        self.count(&format!(
+            "SELECT count(*) AS n FROM orders WHERE order_status = '{status}'"
+        ))
+    }
+}
+
+/// Status and JSON body; a non-JSON body fails the test.
+pub async fn decode(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let text = response.text().await.unwrap();
+    assert!(
+        content_type.starts_with("application/json"),
+        "status {status}: not JSON ({content_type}): {text}"
+    );
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("status {status}: not JSON ({content_type}): {text}"));
+    (status, body)
+}
+
+/// Asserts a 4xx or 5xx with a JSON error message that mentions `mentions`.
+pub fn assert_error(status: u16, body: &Value, expected_status: u16, mentions: &str) {
+    assert_eq!(status, expected_status, "{body}");
+    let message = body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error message: {body}"));
+    assert!(
+        message.to_lowercase().contains(&mentions.to_lowercase()),
+        "`{message}` should mention `{mentions}`"
+    );
+}
+
+/// A sample's value on a Prometheus text page, found by name and some labels.
+pub fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?.strip_prefix('{')?;
+        let (label_text, value) = rest.split_once("} ")?;
+        let matches = labels.iter().all(|(k, v)| {
+            label_text
+                .split(',')
+                .any(|pair| pair == format!("{k}=\"{v}\""))
+        });
+        matches.then(|| value.trim().parse().ok()).flatten()
+    })
+}
