@@ -1,0 +1,262 @@
+{
+  description = "alertlab: a reproducible Grafana alerting lab (four Rust shop services, PostgreSQL, Prometheus, Loki, Promtail, Grafana)";
+
+  inputs = {
+    nixpkgs.url = "github:NixOS/nixpkgs/nixos-26.05";
+    crane.url = "github:ipetkov/crane";
+    # Promtail left nixpkgs on 2026-03-30 (package and module); nixos-25.11 is used for
+    # that one package only.
+    nixpkgs-promtail.url = "github:NixOS/nixpkgs/nixos-25.11";
+  };
+
+  outputs = {
+    self,
+    nixpkgs,
+    crane,
+    nixpkgs-promtail,
+  }: let
+    inherit (nixpkgs) lib;
+    fs = lib.fileset;
+
+    systems = ["x86_64-linux" "aarch64-linux"];
+    forAllSystems = lib.genAttrs systems;
+
+    # The shop's services, ports and timing profiles, and the builtins-only functions
+    # over them (also evaluated by the checks in .ci/run).
+    shop = import ./nixos-modules/lib;
+    binaries = map (service: service.binary) shop.services ++ ["labctl"];
+    version = (builtins.fromTOML (builtins.readFile ./Cargo.toml)).workspace.package.version;
+
+    # Crate directories, for the non-Rust files some crates need at build or test time.
+    crateDirs = map (name: ./services + "/${name}") (
+      builtins.attrNames (lib.filterAttrs (_: type: type == "directory") (builtins.readDir ./services))
+    );
+
+    perSystem = system: let
+      pkgs = nixpkgs.legacyPackages.${system};
+      craneLib = crane.mkLib pkgs;
+      # The PostgreSQL major the NixOS module runs; the tests start a throwaway one.
+      postgresql = pkgs.postgresql_17;
+
+      # Rust sources and manifests, plus what the build and the tests read:
+      # SQL migrations (embedded at build time), Grafana JSON and runbooks (linted by
+      # the workspace tests), test fixtures, and the Nix data the tests compare with.
+      src = fs.toSource {
+        root = ./.;
+        fileset = fs.unions (
+          [
+            (craneLib.fileset.commonCargoSources ./.)
+            (fs.maybeMissing ./grafana)
+            (fs.maybeMissing ./docs/runbooks)
+            ./nixos-modules/lib
+          ]
+          ++ lib.concatMap (dir: [
+            (fs.maybeMissing (dir + "/migrations"))
+            (fs.maybeMissing (dir + "/tests/fixtures"))
+          ])
+          crateDirs
+        );
+      };
+
+      commonArgs = {
+        inherit src version;
+        pname = "alertlab";
+        strictDeps = true;
+        nativeBuildInputs = [pkgs.pkg-config];
+        buildInputs = [pkgs.libpq];
+      };
+
+      # One dependency build for the whole workspace, reused by everything below.
+      cargoArtifacts = craneLib.buildDepsOnly commonArgs;
+
+      alertlab = craneLib.buildPackage (commonArgs
+        // {
+          inherit cargoArtifacts;
+          # The tests run once, in checks.nextest.
+          doCheck = false;
+          # xtask is a repository tool, not part of the lab.
+          postInstall = ''
+            rm -f $out/bin/xtask
+          '';
+          meta = {
+            description = "alertlab shop services (shop-api, shop-frontend, shop-payment, shop-inventory) and labctl";
+            mainProgram = "labctl";
+          };
+        });
+
+      # One package per binary (`nix run .#labctl`, `lib.getExe`), sharing the build.
+      binaryPackage = name:
+        pkgs.runCommand name {
+          meta = {
+            description = "${name} from alertlab";
+            mainProgram = name;
+          };
+        } ''
+          mkdir -p $out/bin
+          ln -s ${alertlab}/bin/${name} $out/bin/${name}
+        '';
+      binaryPackages = lib.genAttrs binaries binaryPackage;
+
+      # Every Nix file of the repository, for the formatting and dead-code checks.
+      nixSources = fs.toSource {
+        root = ./.;
+        fileset = fs.fileFilter (file: file.hasExt "nix") ./.;
+      };
+
+      # nix-instantiate needs a store and state directories of its own inside the build
+      # sandbox (the same setup nixpkgs' lib tests use).
+      sandboxNixEval = ''
+        export TEST_ROOT="$TMPDIR/nix-test"
+        export HOME="$TEST_ROOT/home"
+        export NIX_BUILD_HOOK=
+        export NIX_CONF_DIR="$TEST_ROOT/etc"
+        export NIX_LOCALSTATE_DIR="$TEST_ROOT/var"
+        export NIX_LOG_DIR="$TEST_ROOT/var/log/nix"
+        export NIX_STATE_DIR="$TEST_ROOT/var/nix"
+        export NIX_STORE_DIR="$TEST_ROOT/store"
+        export PAGER=cat
+        mkdir -p "$HOME"
+        nix-store --init
+      '';
+
+      prometheusConfig = profile:
+        pkgs.writeText "prometheus-${profile}.yml" (builtins.toJSON {
+          global = {
+            scrape_interval = shop.profiles.${profile}.scrapeInterval;
+            evaluation_interval = shop.profiles.${profile}.ruleEvaluationInterval;
+          };
+          scrape_configs = shop.prometheusScrapeConfigs {
+            inherit (shop) services;
+            inherit (shop.profiles.${profile}) scrapeInterval;
+          };
+        });
+    in {
+      packages =
+        binaryPackages
+        // {
+          inherit alertlab;
+          promtail = nixpkgs-promtail.legacyPackages.${system}.promtail;
+          default = alertlab;
+        };
+
+      checks = {
+        inherit alertlab;
+
+        clippy = craneLib.cargoClippy (commonArgs
+          // {
+            inherit cargoArtifacts;
+            cargoClippyExtraArgs = "--all-targets -- --deny warnings";
+          });
+
+        fmt = craneLib.cargoFmt {
+          inherit src version;
+          pname = "alertlab";
+        };
+
+        # The workspace tests; the DB-backed ones start their own PostgreSQL from
+        # `initdb`/`pg_ctl` on PATH, and the stack test runs a real Prometheus with the
+        # scrape configuration evaluated by nix-instantiate. xtask's tests walk the whole
+        # repository (the checks below cover them under Nix); the Grafana lint has its own.
+        nextest = craneLib.cargoNextest (commonArgs
+          // {
+            inherit cargoArtifacts;
+            nativeCheckInputs = [postgresql pkgs.prometheus pkgs.nix];
+            preCheck = sandboxNixEval;
+            cargoNextestExtraArgs = "--workspace --exclude xtask --exclude alertlab-grafana";
+          });
+
+        # Includes the test that grafana/profile.nix and its Rust twin agree, which
+        # evaluates the Nix function with nix-instantiate.
+        grafana-lint = craneLib.cargoNextest (commonArgs
+          // {
+            inherit cargoArtifacts;
+            pname = "alertlab-grafana-lint";
+            nativeCheckInputs = [pkgs.nix];
+            preCheck = sandboxNixEval;
+            cargoNextestExtraArgs = "--package alertlab-grafana";
+          });
+
+        nix-fmt = pkgs.runCommand "alertlab-nix-fmt" {nativeBuildInputs = [pkgs.alejandra];} ''
+          alejandra --check ${nixSources}
+          touch $out
+        '';
+
+        deadnix = pkgs.runCommand "alertlab-deadnix" {nativeBuildInputs = [pkgs.deadnix];} ''
+          deadnix --fail ${nixSources}
+          touch $out
+        '';
+
+        prometheus-config = pkgs.runCommand "alertlab-prometheus-config" {nativeBuildInputs = [pkgs.prometheus.cli];} ''
+          promtool check config ${prometheusConfig "demo"}
+          promtool check config ${prometheusConfig "fast"}
+          touch $out
+        '';
+      };
+
+      devShell = craneLib.devShell {
+        # libpq as a host input, so pkg-config finds it as in the build.
+        inherit (commonArgs) buildInputs;
+        packages = [
+          pkgs.pkg-config
+          pkgs.diesel-cli
+          postgresql
+          pkgs.prometheus
+          pkgs.prometheus.cli
+          pkgs.alejandra
+          pkgs.deadnix
+          pkgs.cargo-nextest
+        ];
+      };
+
+      apps =
+        lib.mapAttrs (name: package: {
+          type = "app";
+          program = lib.getExe package;
+          meta.description = "${name} from alertlab";
+        })
+        binaryPackages;
+
+      formatter = pkgs.alejandra;
+    };
+
+    outputs = forAllSystems perSystem;
+
+    # The flake's packages as the modules' package defaults (the plain modules in
+    # nixos-modules/ take them from `pkgs`, where nixos-26.05 has neither).
+    packageDefault = option: package: {
+      lib,
+      pkgs,
+      ...
+    }:
+      lib.setAttrByPath option (lib.mkDefault self.packages.${pkgs.stdenv.hostPlatform.system}.${package});
+    shopPackage = packageDefault ["services" "alertlab" "shop" "package"] "alertlab";
+    promtailPackage = packageDefault ["services" "alertlab" "observability" "promtail" "package"] "promtail";
+  in {
+    packages = lib.mapAttrs (_: out: out.packages) outputs;
+    checks = lib.mapAttrs (_: out: out.checks) outputs;
+    devShells = lib.mapAttrs (_: out: {default = out.devShell;}) outputs;
+    apps = lib.mapAttrs (_: out: out.apps) outputs;
+    formatter = lib.mapAttrs (_: out: out.formatter) outputs;
+
+    nixosModules = {
+      shop = {
+        imports = [./nixos-modules/shop.nix shopPackage];
+      };
+      observability = {
+        imports = [./nixos-modules/observability.nix promtailPackage];
+      };
+      # Both, and the lab profile (`services.alertlab.lab.enable`).
+      default = {
+        imports = [./nixos-modules/default.nix shopPackage promtailPackage];
+      };
+    };
+
+    nixosConfigurations.example = nixpkgs.lib.nixosSystem {
+      modules = [
+        self.nixosModules.default
+        ./nixos-modules/example.nix
+        {nixpkgs.hostPlatform = "x86_64-linux";}
+      ];
+    };
+  };
+}

@@ -1,0 +1,7 @@
+# nixos-eval case: nixosConfigurations.example (the flake adds nixosModules.default).
+{
+  imports = [
+    ../default.nix
+    ../example.nix
+  ];
+}

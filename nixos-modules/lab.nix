@@ -1,0 +1,76 @@
+# The lab profile: the whole lab on one host, ready to break. Enables the shop with
+# fault injection, traffic and the webhook sink, the observability stack, and (unless
+# the secret files are given) generates the secrets on first boot under
+# /var/lib/alertlab-secrets (root-only; `cat` them there, e.g. Grafana's admin password).
+{
+  config,
+  lib,
+  ...
+}: let
+  cfg = config.services.alertlab.lab;
+  secretsDir = "/var/lib/alertlab-secrets";
+  secrets = ["grafana-admin-password" "grafana-secret-key" "grafana-ro-password" "fault-token"];
+  secret = name: "${secretsDir}/${name}";
+  generated = lib.mkIf cfg.generateSecrets;
+  consumers = ["grafana.service" "alertlab-grafana-ro.service" "shop-api.service" "shop-frontend.service" "shop-payment.service" "shop-inventory.service"];
+in {
+  imports = [./shop.nix ./observability.nix];
+
+  options.services.alertlab.lab = {
+    enable = lib.mkEnableOption "the whole alertlab lab on this host: shop with fault injection and traffic, webhook sink, observability stack";
+
+    generateSecrets = lib.mkOption {
+      type = lib.types.bool;
+      default = true;
+      description = ''
+        Generate random secrets on first boot under ${secretsDir} and use them as the
+        defaults of the secret file options. Turn off to give every file yourself.
+      '';
+    };
+  };
+
+  config = lib.mkIf cfg.enable {
+    services.alertlab.shop = {
+      enable = true;
+      faults = {
+        enable = lib.mkDefault true;
+        tokenFile = generated (lib.mkDefault (secret "fault-token"));
+      };
+      grafanaReadOnly.passwordFile = generated (lib.mkDefault (secret "grafana-ro-password"));
+      traffic.enable = lib.mkDefault true;
+      webhookSink.enable = lib.mkDefault true;
+    };
+
+    services.alertlab.observability = {
+      enable = true;
+      grafana = {
+        adminPasswordFile = generated (lib.mkDefault (secret "grafana-admin-password"));
+        secretKeyFile = generated (lib.mkDefault (secret "grafana-secret-key"));
+      };
+    };
+
+    systemd.services = lib.mkIf cfg.generateSecrets {
+      alertlab-secrets = {
+        description = "alertlab lab secrets (generated once)";
+        wantedBy = ["multi-user.target"];
+        # Every unit that reads one of the secrets.
+        before = consumers;
+        requiredBy = consumers;
+        serviceConfig = {
+          Type = "oneshot";
+          RemainAfterExit = true;
+          StateDirectory = "alertlab-secrets";
+          StateDirectoryMode = "0700";
+          UMask = "0077";
+        };
+        script =
+          lib.concatMapStrings (name: ''
+            if [ ! -s ${secret name} ]; then
+              head -c 48 /dev/urandom | base64 | tr -d '/+=\n' | head -c 32 > ${secret name}
+            fi
+          '')
+          secrets;
+      };
+    };
+  };
+}

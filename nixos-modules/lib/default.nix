@@ -1,0 +1,11 @@
+# The shop's data and the builtins-only functions over it, in one attribute set.
+# Only `builtins` are used, so `nix-instantiate --eval --strict --json` evaluates
+# everything here without nixpkgs.
+let
+  shop = builtins.fromJSON (builtins.readFile ./shop.json);
+in
+  shop
+  // {
+    prometheusScrapeConfigs = import ./prometheus-scrape-configs.nix;
+    promtailConfig = import ./promtail-config.nix;
+  }

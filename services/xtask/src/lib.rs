@@ -1,0 +1,171 @@
+//! Repository tasks for alertlab.
+//!
+//! `nix-fmt` formats (or, with `--check`, checks) the repository's Nix files with the
+//! alejandra library, so the formatting check runs without the alejandra CLI (which is
+//! not on crates.io). The integration tests in `tests/` are the Nix checks of `.ci/run`.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, Context, Result};
+
+/// Directory names never searched for Nix files.
+const SKIPPED_DIRS: [&str; 2] = ["target", ".git"];
+
+/// The repository root: this crate lives in `services/xtask`.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the repository root (CARGO_MANIFEST_DIR/../..) exists")
+}
+
+/// Every `.nix` file under `root`, sorted, skipping `target/` and `.git/` directories
+/// and symbolic links (a `result` link of `nix build` points into the store).
+pub fn nix_files(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let entries =
+            fs::read_dir(&dir).with_context(|| format!("reading directory {}", dir.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("reading directory {}", dir.display()))?;
+            let file_type = entry.file_type()?;
+            let path = entry.path();
+            let name = entry.file_name();
+            if file_type.is_dir() {
+                if !SKIPPED_DIRS.iter().any(|skipped| name == *skipped) {
+                    pending.push(path);
+                }
+            } else if file_type.is_file() && path.extension().is_some_and(|ext| ext == "nix") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The result of formatting one file's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Formatted {
+    /// The text as alejandra formats it.
+    pub text: String,
+    /// Whether that differs from the input.
+    pub changed: bool,
+}
+
+/// Formats Nix source text with alejandra; a syntax error is an error.
+pub fn format_nix(path: &Path, text: &str) -> Result<Formatted> {
+    let (status, formatted) =
+        alejandra::format::in_memory(path.display().to_string(), text.to_owned());
+    match status {
+        alejandra::format::Status::Error(reason) => {
+            bail!("{}: alejandra cannot parse it: {reason}", path.display())
+        }
+        alejandra::format::Status::Changed(changed) => Ok(Formatted {
+            text: formatted,
+            changed,
+        }),
+    }
+}
+
+/// Formats `files` in place, or only checks them when `check` is set.
+/// Returns the files that were (or, with `check`, would be) changed.
+pub fn nix_fmt(files: &[PathBuf], check: bool) -> Result<Vec<PathBuf>> {
+    let mut changed = Vec::new();
+    for file in files {
+        let text =
+            fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let formatted = format_nix(file, &text)?;
+        if formatted.changed {
+            if !check {
+                fs::write(file, &formatted.text)
+                    .with_context(|| format!("writing {}", file.display()))?;
+            }
+            changed.push(file.clone());
+        }
+    }
+    Ok(changed)
+}
+
+/// The nixos-eval evaluations of the NixOS modules: (what, files given to check.sh).
+/// Each module alone (switched on), the lab profile, and `nixosConfigurations.example`.
+pub const NIXOS_EVAL_CASES: [(&str, &[&str]); 6] = [
+    ("shop module", &["nixos-modules/eval/shop.nix"]),
+    (
+        "observability module",
+        &["nixos-modules/eval/observability.nix"],
+    ),
+    (
+        "lab profile (nixos-modules/default.nix)",
+        &["nixos-modules/eval/lab.nix"],
+    ),
+    ("example host", &["nixos-modules/eval/example.nix"]),
+    ("shop module, off", &["nixos-modules/shop.nix"]),
+    (
+        "observability module, off",
+        &["nixos-modules/observability.nix"],
+    ),
+];
+
+/// Where nixos-eval's nixpkgs subset is (`NIXOS_EVAL_SUBSET`, default `/tmp/nixpkgs-subset`).
+pub fn nixos_eval_subset() -> PathBuf {
+    std::env::var_os("NIXOS_EVAL_SUBSET")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp/nixpkgs-subset"))
+}
+
+/// `../shared/tools/nixos-eval/check.sh` beside the repository.
+pub fn nixos_eval_check_sh() -> PathBuf {
+    repo_root().join("../shared/tools/nixos-eval/check.sh")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_nix_reports_unformatted_text_and_fixes_it() {
+        let path = Path::new("example.nix");
+        let formatted = format_nix(path, "{a=1;}").unwrap();
+        assert!(formatted.changed);
+        assert_eq!(formatted.text, "{a = 1;}\n");
+        let again = format_nix(path, &formatted.text).unwrap();
+        assert!(!again.changed);
+    }
+
+    #[test]
+    fn format_nix_rejects_a_syntax_error() {
+        let error = format_nix(Path::new("broken.nix"), "{ a = ; }").unwrap_err();
+        assert!(error.to_string().contains("broken.nix"), "{error}");
+    }
+
+    #[test]
+    fn nix_files_skips_target_git_and_symlinks() {
+        let dir = std::env::temp_dir().join(format!("xtask-walk-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        for sub in ["a/b", "target/x", ".git/y"] {
+            fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        for file in [
+            "top.nix",
+            "a/b/deep.nix",
+            "a/not-nix.txt",
+            "target/x/t.nix",
+            ".git/y/g.nix",
+        ] {
+            fs::write(dir.join(file), "{}\n").unwrap();
+        }
+        std::os::unix::fs::symlink(dir.join("top.nix"), dir.join("link.nix")).unwrap();
+        let found = nix_files(&dir).unwrap();
+        let _ = fs::remove_dir_all(&dir);
+        let names: Vec<_> = found
+            .iter()
+            .map(|p| p.strip_prefix(&dir).unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a/b/deep.nix", "top.nix"]);
+    }
+}

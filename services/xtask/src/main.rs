@@ -1,0 +1,143 @@
+//! `cargo run -p xtask -- nix-fmt [--check] [FILES...]`
+//! `cargo run -p xtask -- nixos-eval [--require]`
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "alertlab repository tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Format Nix files with alejandra (the library behind `nix fmt`'s formatter).
+    ///
+    /// Without FILES, every .nix file of the repository (outside target/ and .git/).
+    /// Exit status: 0 formatted, 2 with --check when a file needs formatting, 1 on error.
+    NixFmt {
+        /// Only check: list the files that need formatting, change nothing.
+        #[arg(long)]
+        check: bool,
+        /// Files to format (default: all .nix files of the repository).
+        files: Vec<PathBuf>,
+    },
+    /// Evaluate the NixOS modules with ../shared/tools/nixos-eval (check.sh): each module
+    /// alone, the lab profile and the example host, against nixpkgs' real modules.
+    ///
+    /// Without the harness's nixpkgs subset (NIXOS_EVAL_SUBSET, default /tmp/nixpkgs-subset)
+    /// it says loudly that it skipped and exits 0, or 3 with --require.
+    NixosEval {
+        /// Fail (exit 3) instead of skipping when the subset or the harness is missing.
+        #[arg(long)]
+        require: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let Cli { command } = Cli::parse();
+    match command {
+        Command::NixFmt { check, files } => match run_nix_fmt(check, files) {
+            Ok(code) => code,
+            Err(error) => {
+                eprintln!("xtask nix-fmt: {error:#}");
+                ExitCode::from(1)
+            }
+        },
+        Command::NixosEval { require } => run_nixos_eval(require),
+    }
+}
+
+fn run_nixos_eval(require: bool) -> ExitCode {
+    let root = xtask::repo_root();
+    let check_sh = xtask::nixos_eval_check_sh();
+    let subset = xtask::nixos_eval_subset();
+    let missing = [
+        (&check_sh, "the nixos-eval harness"),
+        (&subset, "the nixos-eval nixpkgs subset"),
+    ]
+    .into_iter()
+    .find(|(path, _)| !path.exists());
+    if let Some((path, what)) = missing {
+        eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
+        eprintln!(
+            "!! SKIPPED: NixOS module evaluation: {what} is missing at {}",
+            path.display()
+        );
+        eprintln!("!! (see ../shared/tools/nixos-eval/README.md to assemble the subset)");
+        eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
+        return if require {
+            ExitCode::from(3)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let overlay = root.join("nixos-modules/eval/overlay.nix");
+    let mut failed = Vec::new();
+    for (what, files) in xtask::NIXOS_EVAL_CASES {
+        let status = std::process::Command::new("bash")
+            .arg(&check_sh)
+            .arg("--strict-warnings")
+            .arg("--subset")
+            .arg(&subset)
+            .arg("--overlay")
+            .arg(&overlay)
+            .args(files.iter().map(|file| root.join(file)))
+            .status();
+        match status {
+            Ok(status) if status.success() => println!("nixos-eval OK: {what}"),
+            Ok(status) => {
+                println!("nixos-eval FAILED ({status}): {what}");
+                failed.push(what);
+            }
+            Err(error) => {
+                println!("nixos-eval could not run check.sh for {what}: {error}");
+                failed.push(what);
+            }
+        }
+    }
+    let total = xtask::NIXOS_EVAL_CASES.len();
+    println!(
+        "nixos-eval: {} passed, {} failed",
+        total - failed.len(),
+        failed.len()
+    );
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn run_nix_fmt(check: bool, files: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
+    let files = if files.is_empty() {
+        xtask::nix_files(&xtask::repo_root())?
+    } else {
+        files
+    };
+    let changed = xtask::nix_fmt(&files, check)?;
+    for file in &changed {
+        if check {
+            println!("needs formatting: {}", file.display());
+        } else {
+            println!("formatted: {}", file.display());
+        }
+    }
+    if check && !changed.is_empty() {
+        eprintln!(
+            "{} of {} Nix files need formatting; run `cargo run -p xtask -- nix-fmt` (or `nix fmt`)",
+            changed.len(),
+            files.len()
+        );
+        return Ok(ExitCode::from(2));
+    }
+    println!(
+        "{} Nix files {}",
+        files.len(),
+        if check { "are formatted" } else { "checked" }
+    );
+    Ok(ExitCode::SUCCESS)
+}
