@@ -165,13 +165,14 @@
             cargoNextestExtraArgs = "--workspace --exclude xtask --exclude alertlab-grafana";
           });
 
-        # Includes the test that grafana/profile.nix and its Rust twin agree, which
-        # evaluates the Nix function with nix-instantiate.
+        # Includes the tests that grafana/profile.nix and its Rust twin agree and that
+        # Loki selectors use Promtail's labels (both evaluate Nix with nix-instantiate),
+        # and that every SQL query runs on a throwaway PostgreSQL.
         grafana-lint = craneLib.cargoNextest (commonArgs
           // {
             inherit cargoArtifacts;
             pname = "alertlab-grafana-lint";
-            nativeCheckInputs = [pkgs.nix];
+            nativeCheckInputs = [postgresql pkgs.nix];
             preCheck = sandboxNixEval;
             cargoNextestExtraArgs = "--package alertlab-grafana";
           });
