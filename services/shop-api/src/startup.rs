@@ -37,10 +37,7 @@ impl Application {
         );
         let faults = Faults::new(
             FAULT_KINDS,
-            FaultAccess {
-                enabled: settings.common.enable_faults,
-                token: settings.common.fault_token().map_err(anyhow::Error::msg)?,
-            },
+            FaultAccess::from_settings(&settings.common).map_err(anyhow::Error::msg)?,
         );
         let payment = PaymentClient::new(&settings.payment_url, settings.payment_timeout)?;
         let registry = Registry::new();
@@ -84,16 +81,9 @@ impl Application {
         S: Future<Output = std::io::Result<&'static str>> + Send,
     {
         let reaper = tokio::spawn(crate::api::release_abandoned_orders(self.db.clone()));
-        let served = self
-            .listener
-            .serve(self.endpoint, async move {
-                let signal = shutdown.await.unwrap_or("signal handler failure");
-                log::info!(event = "service_stopping", signal = signal; "received {signal}, draining requests");
-            })
-            .await;
-        reaper.abort();
-        served?;
-        log::info!(event = "service_stopped"; "stopped");
+        self.listener
+            .run(self.endpoint, shutdown, vec![reaper])
+            .await?;
         Ok(())
     }
 }

@@ -92,6 +92,16 @@ pub struct FaultAccess {
     pub token: Option<String>,
 }
 
+impl FaultAccess {
+    /// From the settings every service takes (`--enable-faults`, `--fault-token-file`).
+    pub fn from_settings(common: &shop_telemetry::CommonArgs) -> Result<Self, String> {
+        Ok(Self {
+            enabled: common.enable_faults,
+            token: common.fault_token()?,
+        })
+    }
+}
+
 /// The faults of one service instance.
 #[derive(Clone)]
 pub struct Faults {

@@ -37,10 +37,7 @@ impl Application {
         );
         let faults = Faults::new(
             FAULT_KINDS,
-            FaultAccess {
-                enabled: settings.common.enable_faults,
-                token: settings.common.fault_token().map_err(anyhow::Error::msg)?,
-            },
+            FaultAccess::from_settings(&settings.common).map_err(anyhow::Error::msg)?,
         );
         let registry = Registry::new();
         let metrics = InventoryMetrics::register(&registry)?;
@@ -82,16 +79,9 @@ impl Application {
         S: Future<Output = std::io::Result<&'static str>> + Send,
     {
         let monitor = tokio::spawn(self.monitor.run(self.refresh_interval));
-        let served = self
-            .listener
-            .serve(self.endpoint, async move {
-                let signal = shutdown.await.unwrap_or("signal handler failure");
-                log::info!(event = "service_stopping", signal = signal; "received {signal}, draining requests");
-            })
-            .await;
-        monitor.abort();
-        served?;
-        log::info!(event = "service_stopped"; "stopped");
+        self.listener
+            .run(self.endpoint, shutdown, vec![monitor])
+            .await?;
         Ok(())
     }
 }

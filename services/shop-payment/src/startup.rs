@@ -26,10 +26,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let faults = Faults::new(
             FAULT_KINDS,
-            FaultAccess {
-                enabled: settings.common.enable_faults,
-                token: settings.common.fault_token().map_err(anyhow::Error::msg)?,
-            },
+            FaultAccess::from_settings(&settings.common).map_err(anyhow::Error::msg)?,
         );
         let registry = Registry::new();
         let metrics = PaymentMetrics::register(&registry)?;
@@ -58,12 +55,8 @@ impl Application {
         S: Future<Output = std::io::Result<&'static str>> + Send,
     {
         self.listener
-            .serve(self.endpoint, async move {
-                let signal = shutdown.await.unwrap_or("signal handler failure");
-                log::info!(event = "service_stopping", signal = signal; "received {signal}, draining requests");
-            })
+            .run(self.endpoint, shutdown, Vec::new())
             .await?;
-        log::info!(event = "service_stopped"; "stopped");
         Ok(())
     }
 }

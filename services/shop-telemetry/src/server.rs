@@ -6,6 +6,7 @@ use poem::{
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
     Endpoint, Server,
 };
+use tokio::task::JoinHandle;
 
 /// How long in-flight requests may take to finish after shutdown starts. systemd's default
 /// stop timeout (90 s) is well above it.
@@ -43,5 +44,33 @@ impl BoundListener {
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(DRAIN_TIMEOUT))
             .await
+    }
+}
+
+impl BoundListener {
+    /// Serves `app` until `shutdown` (the signal future) resolves, logging why it stops; the
+    /// service's `background` tasks (refresh loops, reapers) are stopped with it.
+    pub async fn run<E, S>(
+        self,
+        app: E,
+        shutdown: S,
+        background: Vec<JoinHandle<()>>,
+    ) -> io::Result<()>
+    where
+        E: Endpoint + 'static,
+        S: Future<Output = io::Result<&'static str>> + Send,
+    {
+        let served = self
+            .serve(app, async move {
+                let signal = shutdown.await.unwrap_or("signal handler failure");
+                log::info!(event = "service_stopping", signal = signal; "received {signal}, draining requests");
+            })
+            .await;
+        for task in background {
+            task.abort();
+        }
+        served?;
+        log::info!(event = "service_stopped"; "stopped");
+        Ok(())
     }
 }
