@@ -50,12 +50,20 @@ pub struct ServeArgs {
     #[arg(long, env = "PAYMENT_TIMEOUT", default_value_t = 10)]
     pub payment_timeout: u64,
 
-    /// Most database connections this service holds.
-    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=200))]
+    /// Most database connections this service holds. By default one per CPU core (at least
+    /// 2): more only add threads competing for the same cores, which lengthens the latency
+    /// tail without adding throughput (bench/README.md).
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = default_pool_size(), value_parser = clap::value_parser!(u32).range(1..=200))]
     pub database_pool_size: u32,
 
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+fn default_pool_size() -> u32 {
+    std::thread::available_parallelism()
+        .map_or(2, |cores| u32::try_from(cores.get()).unwrap_or(u32::MAX))
+        .clamp(2, 32)
 }
 
 /// Validated settings for serving.

@@ -60,7 +60,8 @@ impl OrderStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+/// Also `QueryableByName`, for order statements the API writes in SQL.
+#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = orders, check_for_backend(diesel::pg::Pg))]
 pub struct Order {
     pub id: i64,

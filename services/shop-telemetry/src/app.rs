@@ -62,6 +62,23 @@ impl HealthApi {
     }
 }
 
+/// How [`service_endpoint_with`] assembles the endpoint. Every service uses the defaults
+/// (through [`service_endpoint`]); the other settings exist for measurements only.
+#[derive(Debug, Clone, Copy)]
+pub struct EndpointOptions {
+    /// Count and time every request (`http_requests_total`, `http_request_duration_seconds`).
+    /// Turned off only by the benchmark that measures what the metrics middleware costs.
+    pub request_metrics: bool,
+}
+
+impl Default for EndpointOptions {
+    fn default() -> Self {
+        Self {
+            request_metrics: true,
+        }
+    }
+}
+
 /// The service's complete endpoint.
 pub fn service_endpoint<T, M>(
     title: &str,
@@ -69,6 +86,30 @@ pub fn service_endpoint<T, M>(
     health: HealthApi,
     registry: &Registry,
     service_middleware: M,
+) -> Result<BoxEndpoint<'static>, prometheus::Error>
+where
+    T: OpenApi + 'static,
+    M: Middleware<Route> + 'static,
+    M::Output: 'static,
+{
+    service_endpoint_with(
+        title,
+        api,
+        health,
+        registry,
+        service_middleware,
+        EndpointOptions::default(),
+    )
+}
+
+/// [`service_endpoint`] with explicit [`EndpointOptions`].
+pub fn service_endpoint_with<T, M>(
+    title: &str,
+    api: T,
+    health: HealthApi,
+    registry: &Registry,
+    service_middleware: M,
+    options: EndpointOptions,
 ) -> Result<BoxEndpoint<'static>, prometheus::Error>
 where
     T: OpenApi + 'static,
@@ -88,7 +129,7 @@ where
         .with(service_middleware)
         .with(validation)
         .with(JsonErrors)
-        .with(metrics)
+        .with_if(options.request_metrics, metrics)
         .with(BodyLimit::default())
         .boxed())
 }
@@ -106,4 +147,44 @@ fn route_templates(spec: &serde_json::Value) -> RouteTemplates {
             .map(String::as_str)
             .chain(["/metrics", "/openapi.json"]),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use poem::{Endpoint, Request};
+
+    use super::*;
+
+    async fn healthz_counted(options: EndpointOptions) -> bool {
+        let registry = Registry::new();
+        let endpoint = service_endpoint_with(
+            "test",
+            (),
+            HealthApi::new("test", None),
+            &registry,
+            poem::middleware::AddData::new(()),
+            options,
+        )
+        .unwrap();
+        let response = endpoint
+            .call(Request::builder().uri_str("/healthz").finish())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        registry
+            .gather()
+            .iter()
+            .any(|family| family.name() == "http_requests_total")
+    }
+
+    #[tokio::test]
+    async fn requests_are_counted_unless_request_metrics_are_off() {
+        assert!(healthz_counted(EndpointOptions::default()).await);
+        assert!(
+            !healthz_counted(EndpointOptions {
+                request_metrics: false
+            })
+            .await
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! The order lifecycle in the database. Every step is one transaction that moves stock and
 //! order status together, so no order is ever half-written:
 //!
-//! 1. [`reserve`]: take the stock (only if enough is left) and record the order `pending`;
+//! 1. [`reserve`]: take the stock (only if enough is left) and record the order `pending`, in
+//!    one statement;
 //! 2. [`complete`]: the payment was authorized, the order becomes `completed`;
 //! 3. or [`fail`]: the payment was declined or unavailable, the order becomes `failed` and
 //!    its stock is put back;
@@ -9,10 +10,12 @@
 //!    went away before step 2 or 3) are failed and their stock put back.
 
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
-use rust_decimal::Decimal;
+use diesel::{
+    prelude::*,
+    sql_types::{Integer, Nullable, Text},
+};
 use shop_db::{
-    models::{NewOrder, Order, OrderStatus},
+    models::{Order, OrderStatus},
     schema::{orders, products},
 };
 
@@ -33,46 +36,46 @@ pub struct NewReservation<'a> {
     pub payment_method: &'a str,
 }
 
+/// The reservation in one statement, so one round trip: the conditional decrement is the
+/// stock check (concurrent orders serialise on the product's row and stock never goes below
+/// zero), and the order is inserted only if the decrement happened — both or neither, as a
+/// single statement is its own transaction.
+///
+/// diesel sends raw SQL (like its `UPDATE`s) unprepared, so PostgreSQL plans it on every
+/// execution. That costs CPU but keeps the plan right: a prepared statement's generic plan,
+/// made while `products` and `orders` are small, is a sequential scan that slows down as
+/// frequent updates leave dead rows behind (measured by bench/run; see bench/README.md).
+const RESERVE_SQL: &str = "\
+WITH reserved AS (
+    UPDATE products SET stock_level = stock_level - $2, last_updated = now()
+    WHERE id = $1 AND stock_level >= $2
+    RETURNING id, price
+)
+INSERT INTO orders (product_id, customer_id, quantity, total_amount, order_status, payment_method)
+SELECT id, $3, $2, round(price * $2, 2), $4, $5 FROM reserved
+RETURNING id, product_id, customer_id, quantity, total_amount, order_status, payment_method,
+          payment_reference, failure_reason, order_time, updated_at";
+
 pub fn reserve(conn: &mut PgConnection, new: &NewReservation<'_>) -> Result<Order, ReserveError> {
-    conn.transaction(|conn| {
-        // The conditional decrement is the stock check: concurrent orders serialise on the
-        // row and stock can never go below zero.
-        let price: Option<Decimal> = diesel::update(
-            products::table
-                .filter(products::id.eq(new.product_id))
-                .filter(products::stock_level.ge(new.quantity)),
-        )
-        .set((
-            products::stock_level.eq(products::stock_level - new.quantity),
-            products::last_updated.eq(Utc::now()),
-        ))
-        .returning(products::price)
+    let order: Option<Order> = diesel::sql_query(RESERVE_SQL)
+        .bind::<Integer, _>(new.product_id)
+        .bind::<Integer, _>(new.quantity)
+        .bind::<Nullable<Integer>, _>(new.customer_id)
+        .bind::<Text, _>(OrderStatus::Pending.as_str())
+        .bind::<Text, _>(new.payment_method)
         .get_result(conn)
         .optional()?;
-        let Some(price) = price else {
-            let available: Option<i32> = products::table
-                .find(new.product_id)
-                .select(products::stock_level)
-                .first(conn)
-                .optional()?;
-            return Err(match available {
-                None => ReserveError::UnknownProduct,
-                Some(available) => ReserveError::InsufficientStock { available },
-            });
-        };
-        let total_amount = (price * Decimal::from(new.quantity)).round_dp(2);
-        let order = diesel::insert_into(orders::table)
-            .values(NewOrder {
-                product_id: new.product_id,
-                customer_id: new.customer_id,
-                quantity: new.quantity,
-                total_amount,
-                order_status: OrderStatus::Pending.as_str(),
-                payment_method: new.payment_method,
-            })
-            .returning(Order::as_returning())
-            .get_result(conn)?;
-        Ok(order)
+    if let Some(order) = order {
+        return Ok(order);
+    }
+    let available: Option<i32> = products::table
+        .find(new.product_id)
+        .select(products::stock_level)
+        .first(conn)
+        .optional()?;
+    Err(match available {
+        None => ReserveError::UnknownProduct,
+        Some(available) => ReserveError::InsufficientStock { available },
     })
 }
 

@@ -49,6 +49,8 @@ pub struct Options {
     pub enable_faults: bool,
     /// Point the API at a payment service that is not there.
     pub payment_down: bool,
+    /// Point the API at this payment service instead of starting one.
+    pub payment_url: Option<String>,
     pub database_url: Option<String>,
 }
 
@@ -58,6 +60,7 @@ impl Default for Options {
             decline_rate: 0.0,
             enable_faults: true,
             payment_down: false,
+            payment_url: None,
             database_url: None,
         }
     }
@@ -69,7 +72,9 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(options: Options) -> TestApp {
     let database_url = options.database_url.unwrap_or_else(migrated_database);
-    let (payment, payment_url) = if options.payment_down {
+    let (payment, payment_url) = if let Some(url) = options.payment_url {
+        (None, url)
+    } else if options.payment_down {
         (None, format!("http://127.0.0.1:{}", closed_port()))
     } else {
         let addr = spawn_payment(options.decline_rate).await;

@@ -1,6 +1,7 @@
 //! The API service against a real PostgreSQL and a real payment service.
 
 mod binary;
+mod drills;
 mod faults;
 mod helpers;
 mod login;

@@ -1,0 +1,6 @@
+-- The API's GET /products/:id query (services/shop-api/src/store/products.rs), as diesel
+-- sends it: all columns of one product by primary key.
+\set id random(1, 24)
+SELECT products.id, products.name, products.description, products.price,
+       products.stock_level, products.low_stock_threshold, products.last_updated
+FROM products WHERE products.id = :id LIMIT 1;
