@@ -74,9 +74,9 @@
           inherit cargoArtifacts;
           # The tests run once, in checks.nextest.
           doCheck = false;
-          # xtask is a repository tool, not part of the lab.
+          # xtask and shop-bench are repository tools, not part of the lab.
           postInstall = ''
-            rm -f $out/bin/xtask
+            rm -f $out/bin/xtask $out/bin/shop-bench
           '';
           meta = {
             description = "alertlab shop services (shop-api, shop-frontend, shop-payment, shop-inventory) and labctl";
@@ -130,6 +130,49 @@
             inherit (shop.profiles.${profile}) scrapeInterval;
           };
         });
+
+      # The NixOS VM tests (vm-tests/), on x86_64-linux only: they need KVM on the builder
+      # (the run derivations require the `kvm` and `nixos-test` system features), and their
+      # timings were estimated there.
+      vmTests = lib.optionalAttrs (system == "x86_64-linux") {
+        vm-alerts = import ./vm-tests/alerts.nix {inherit pkgs self;};
+        vm-hardening = import ./vm-tests/hardening.nix {inherit pkgs self;};
+        vm-two-hosts = import ./vm-tests/two-hosts.nix {inherit pkgs self;};
+      };
+
+      # `nix run`: the lab in a local VM (nixos-modules/demo-vm.nix, demo-vm-app.nix).
+      demo = import ./nixos-modules/lib/demo-vm.nix;
+      demoVm =
+        (nixpkgs.lib.nixosSystem {
+          modules = [
+            self.nixosModules.default
+            ./nixos-modules/demo-vm.nix
+            {nixpkgs.hostPlatform = system;}
+          ];
+        })
+        .config
+        .system
+        .build
+        .vm;
+      demoApp = import ./nixos-modules/demo-vm-app.nix {
+        inherit pkgs;
+        vm = demoVm;
+      };
+
+      # `nix run .#labctl`: labctl aimed at the `nix run` VM unless told otherwise. Its
+      # forwarded ports are labctl's default URLs; forwarded requests reach the services from
+      # QEMU's gateway, not loopback, so the fault API needs the VM's (published, demo-only)
+      # token, and Grafana takes the VM's demo password.
+      labctlApp = pkgs.writeShellApplication {
+        name = "labctl";
+        text = ''
+          if [ -z "''${LABCTL_GRAFANA_PASSWORD_FILE:-}" ] && [ -z "''${LABCTL_GRAFANA_PASSWORD:-}" ]; then
+            export LABCTL_GRAFANA_PASSWORD_FILE=${pkgs.writeText "alertlab-demo-grafana-password" demo.grafanaAdminPassword}
+          fi
+          export LABCTL_FAULT_TOKEN_FILE="''${LABCTL_FAULT_TOKEN_FILE:-${pkgs.writeText "alertlab-demo-fault-token" demo.faultToken}}"
+          exec ${lib.getExe binaryPackages.labctl} "$@"
+        '';
+      };
     in {
       packages =
         binaryPackages
@@ -139,60 +182,62 @@
           default = alertlab;
         };
 
-      checks = {
-        inherit alertlab;
+      checks =
+        {
+          inherit alertlab;
 
-        clippy = craneLib.cargoClippy (commonArgs
-          // {
-            inherit cargoArtifacts;
-            cargoClippyExtraArgs = "--all-targets -- --deny warnings";
-          });
+          clippy = craneLib.cargoClippy (commonArgs
+            // {
+              inherit cargoArtifacts;
+              cargoClippyExtraArgs = "--all-targets -- --deny warnings";
+            });
 
-        fmt = craneLib.cargoFmt {
-          inherit src version;
-          pname = "alertlab";
-        };
+          fmt = craneLib.cargoFmt {
+            inherit src version;
+            pname = "alertlab";
+          };
 
-        # The workspace tests; the DB-backed ones start their own PostgreSQL from
-        # `initdb`/`pg_ctl` on PATH, and the stack test runs a real Prometheus with the
-        # scrape configuration evaluated by nix-instantiate. xtask's tests walk the whole
-        # repository (the checks below cover them under Nix); the Grafana lint has its own.
-        nextest = craneLib.cargoNextest (commonArgs
-          // {
-            inherit cargoArtifacts;
-            nativeCheckInputs = [postgresql pkgs.prometheus pkgs.nix];
-            preCheck = sandboxNixEval;
-            cargoNextestExtraArgs = "--workspace --exclude xtask --exclude alertlab-grafana";
-          });
+          # The workspace tests; the DB-backed ones start their own PostgreSQL from
+          # `initdb`/`pg_ctl` on PATH, and the stack test runs a real Prometheus with the
+          # scrape configuration evaluated by nix-instantiate. xtask's tests walk the whole
+          # repository (the checks below cover them under Nix); the Grafana lint has its own.
+          nextest = craneLib.cargoNextest (commonArgs
+            // {
+              inherit cargoArtifacts;
+              nativeCheckInputs = [postgresql pkgs.prometheus pkgs.nix];
+              preCheck = sandboxNixEval;
+              cargoNextestExtraArgs = "--workspace --exclude xtask --exclude alertlab-grafana";
+            });
 
-        # Includes the tests that grafana/profile.nix and its Rust twin agree and that
-        # Loki selectors use Promtail's labels (both evaluate Nix with nix-instantiate),
-        # and that every SQL query runs on a throwaway PostgreSQL.
-        grafana-lint = craneLib.cargoNextest (commonArgs
-          // {
-            inherit cargoArtifacts;
-            pname = "alertlab-grafana-lint";
-            nativeCheckInputs = [postgresql pkgs.nix];
-            preCheck = sandboxNixEval;
-            cargoNextestExtraArgs = "--package alertlab-grafana";
-          });
+          # Includes the tests that grafana/profile.nix and its Rust twin agree and that
+          # Loki selectors use Promtail's labels (both evaluate Nix with nix-instantiate),
+          # and that every SQL query runs on a throwaway PostgreSQL.
+          grafana-lint = craneLib.cargoNextest (commonArgs
+            // {
+              inherit cargoArtifacts;
+              pname = "alertlab-grafana-lint";
+              nativeCheckInputs = [postgresql pkgs.nix];
+              preCheck = sandboxNixEval;
+              cargoNextestExtraArgs = "--package alertlab-grafana";
+            });
 
-        nix-fmt = pkgs.runCommand "alertlab-nix-fmt" {nativeBuildInputs = [pkgs.alejandra];} ''
-          alejandra --check ${nixSources}
-          touch $out
-        '';
+          nix-fmt = pkgs.runCommand "alertlab-nix-fmt" {nativeBuildInputs = [pkgs.alejandra];} ''
+            alejandra --check ${nixSources}
+            touch $out
+          '';
 
-        deadnix = pkgs.runCommand "alertlab-deadnix" {nativeBuildInputs = [pkgs.deadnix];} ''
-          deadnix --fail ${nixSources}
-          touch $out
-        '';
+          deadnix = pkgs.runCommand "alertlab-deadnix" {nativeBuildInputs = [pkgs.deadnix];} ''
+            deadnix --fail ${nixSources}
+            touch $out
+          '';
 
-        prometheus-config = pkgs.runCommand "alertlab-prometheus-config" {nativeBuildInputs = [pkgs.prometheus.cli];} ''
-          promtool check config ${prometheusConfig "demo"}
-          promtool check config ${prometheusConfig "fast"}
-          touch $out
-        '';
-      };
+          prometheus-config = pkgs.runCommand "alertlab-prometheus-config" {nativeBuildInputs = [pkgs.prometheus.cli];} ''
+            promtool check config ${prometheusConfig "demo"}
+            promtool check config ${prometheusConfig "fast"}
+            touch $out
+          '';
+        }
+        // vmTests;
 
       devShell = craneLib.devShell {
         # libpq as a host input, so pkg-config finds it as in the build.
@@ -215,7 +260,19 @@
           program = lib.getExe package;
           meta.description = "${name} from alertlab";
         })
-        binaryPackages;
+        binaryPackages
+        // {
+          labctl = {
+            type = "app";
+            program = lib.getExe labctlApp;
+            meta.description = "labctl, aimed at the lab VM of `nix run` by default";
+          };
+          default = {
+            type = "app";
+            program = lib.getExe demoApp;
+            meta.description = "The alertlab lab in a local VM: Grafana on http://localhost:3000";
+          };
+        };
 
       formatter = pkgs.alejandra;
     };

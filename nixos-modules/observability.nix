@@ -20,6 +20,7 @@
   logDir = lib.attrByPath ["logDir"] "/var/log/alertlab" shop;
 
   profile = data.profiles.${cfg.profile};
+  lokiUnit = lib.optional cfg.enable "loki.service";
   loopback = port: "127.0.0.1:${toString port}";
   readJSON = file: builtins.fromJSON (builtins.readFile file);
 
@@ -34,7 +35,12 @@
     // {
       datasources = map (datasource:
         if datasource.uid == "postgres"
-        then datasource // {secureJsonData.password = credential "postgres-password";}
+        then
+          datasource
+          // {
+            url = "${cfg.shopHost}:${toString data.ports.postgresql}";
+            secureJsonData.password = credential "postgres-password";
+          }
         else datasource)
       file.datasources;
     };
@@ -42,7 +48,7 @@
   promtailConfig = pkgs.writeText "alertlab-promtail.json" (builtins.toJSON (data.promtailConfig {
     services = shopServices;
     inherit logDir;
-    lokiUrl = "http://${loopback data.ports.loki}";
+    inherit (cfg.promtail) lokiUrl;
     positionsFile = "/var/lib/alertlab-promtail/positions.yaml";
     httpListenPort = data.ports.promtail;
   }));
@@ -62,17 +68,65 @@ in {
       '';
     };
 
-    prometheus.retentionTime = mkOption {
+    shopHost = mkOption {
       type = types.str;
-      default = "7d";
-      description = "How long Prometheus keeps samples.";
+      default = "127.0.0.1";
+      example = "shop.example.internal";
+      description = ''
+        Host of the shop: its four services (Prometheus' scrape targets) and its PostgreSQL
+        (Grafana's PostgreSQL data source). On another host, the shop must listen there
+        (`services.alertlab.shop.listenAddress`, `openFirewall`) and admit this host's Grafana
+        (`services.alertlab.shop.grafanaReadOnly.allowedNetworks`).
+      '';
     };
 
-    promtail.package = lib.mkPackageOption pkgs "promtail" {
-      extraDescription = ''
-        nixos-26.05 no longer packages Promtail; the flake's `nixosModules` set this to the
-        package of its nixos-25.11 pin.
+    prometheus = {
+      retentionTime = mkOption {
+        type = types.str;
+        default = "7d";
+        description = "How long Prometheus keeps samples.";
+      };
+      listenAddress = mkOption {
+        type = types.str;
+        default = "127.0.0.1";
+        example = "0.0.0.0";
+        description = "Address Prometheus listens on (port ${toString data.ports.prometheus}; open it in the firewall yourself). It scrapes itself on 127.0.0.1, so keep loopback in it (127.0.0.1 or 0.0.0.0).";
+      };
+    };
+
+    loki.listenAddress = mkOption {
+      type = types.str;
+      default = "127.0.0.1";
+      example = "0.0.0.0";
+      description = ''
+        Address Loki's HTTP API listens on (port ${toString data.ports.loki}), e.g. for a Promtail
+        on the shop's host (open the port in the firewall yourself). Its gRPC port stays on 127.0.0.1.
       '';
+    };
+
+    promtail = {
+      enable = mkOption {
+        type = types.bool;
+        default = cfg.enable;
+        defaultText = lib.literalExpression "config.services.alertlab.observability.enable";
+        description = ''
+          Run Promtail on this host. It tails the shop's log files, so it belongs on the shop's
+          host: with the stack on another host, enable it there alone and point `lokiUrl` at
+          that host's Loki.
+        '';
+      };
+      lokiUrl = mkOption {
+        type = types.str;
+        default = "http://${loopback data.ports.loki}";
+        example = "http://monitor:3100";
+        description = "Base URL of the Loki that Promtail pushes to.";
+      };
+      package = lib.mkPackageOption pkgs "promtail" {
+        extraDescription = ''
+          nixos-26.05 no longer packages Promtail; the flake's `nixosModules` set this to the
+          package of its nixos-25.11 pin.
+        '';
+      };
     };
 
     grafana = {
@@ -108,166 +162,172 @@ in {
     };
   };
 
-  config = lib.mkIf cfg.enable {
-    assertions = map (name: {
-      assertion = cfg.grafana.${name} != null;
-      message = "services.alertlab.observability.grafana.${name} must be set.";
-    }) ["adminPasswordFile" "secretKeyFile" "postgresPasswordFile"];
+  config = lib.mkMerge [
+    (lib.mkIf cfg.enable {
+      assertions = map (name: {
+        assertion = cfg.grafana.${name} != null;
+        message = "services.alertlab.observability.grafana.${name} must be set.";
+      }) ["adminPasswordFile" "secretKeyFile" "postgresPasswordFile"];
 
-    services.prometheus = {
-      enable = true;
-      listenAddress = "127.0.0.1";
-      port = data.ports.prometheus;
-      inherit (cfg.prometheus) retentionTime;
-      globalConfig = {
-        scrape_interval = profile.scrapeInterval;
-        evaluation_interval = profile.ruleEvaluationInterval;
-      };
-      scrapeConfigs = data.prometheusScrapeConfigs {
-        services = shopServices;
-        inherit (profile) scrapeInterval;
-        prometheusPort = data.ports.prometheus;
-      };
-    };
-
-    # Single node, filesystem storage, TSDB schema v13.
-    services.loki = {
-      enable = true;
-      configuration = {
-        auth_enabled = false;
-        server = {
-          http_listen_address = "127.0.0.1";
-          http_listen_port = data.ports.loki;
-          grpc_listen_address = "127.0.0.1";
-          grpc_listen_port = data.ports.lokiGrpc;
-        };
-        common = {
-          instance_addr = "127.0.0.1";
-          path_prefix = "/var/lib/loki";
-          replication_factor = 1;
-          ring.kvstore.store = "inmemory";
-          storage.filesystem = {
-            chunks_directory = "/var/lib/loki/chunks";
-            rules_directory = "/var/lib/loki/rules";
-          };
-        };
-        schema_config.configs = [
-          {
-            from = "2024-01-01";
-            store = "tsdb";
-            object_store = "filesystem";
-            schema = "v13";
-            index = {
-              prefix = "index_";
-              period = "24h";
-            };
-          }
-        ];
-        analytics.reporting_enabled = false;
-      };
-    };
-
-    # Promtail, from the nixos-25.11 pin, in a unit of our own with the old nixpkgs
-    # module's hardening, except PrivateUsers: the log files are read through the shop's
-    # group, which a private user namespace would not map.
-    users.users.alertlab-promtail = {
-      isSystemUser = true;
-      group = "alertlab-promtail";
-    };
-    users.groups.alertlab-promtail = {};
-
-    systemd.services.alertlab-promtail = {
-      description = "Promtail shipping the alertlab shop logs to Loki";
-      wantedBy = ["multi-user.target"];
-      wants = ["loki.service"];
-      after = ["network.target" "loki.service"];
-      serviceConfig = {
-        ExecStart = "${cfg.promtail.package}/bin/promtail -config.file=${promtailConfig}";
-        User = "alertlab-promtail";
-        Group = "alertlab-promtail";
-        SupplementaryGroups = lib.optional shopEnabled shop.group;
-        StateDirectory = "alertlab-promtail";
-        Restart = "on-failure";
-        TimeoutStopSec = 10;
-        CapabilityBoundingSet = "";
-        LockPersonality = true;
-        MemoryDenyWriteExecute = true;
-        NoNewPrivileges = true;
-        PrivateDevices = true;
-        PrivateMounts = true;
-        PrivateTmp = true;
-        ProtectClock = true;
-        ProtectControlGroups = true;
-        ProtectHome = true;
-        ProtectHostname = true;
-        ProtectKernelLogs = true;
-        ProtectKernelModules = true;
-        ProtectKernelTunables = true;
-        ProtectSystem = "strict";
-        RestrictAddressFamilies = ["AF_INET" "AF_INET6" "AF_UNIX"];
-        RestrictRealtime = true;
-        RestrictSUIDSGID = true;
-        SystemCallArchitectures = "native";
-        SystemCallFilter = lib.optional (!pkgs.stdenv.hostPlatform.isAarch64) "@system-service";
-      };
-    };
-
-    services.grafana = {
-      enable = true;
-      inherit (cfg.grafana) openFirewall;
-      settings = {
-        server = {
-          http_addr = cfg.grafana.listenAddress;
-          http_port = data.ports.grafana;
-        };
-        security = {
-          admin_user = "admin";
-          admin_password = credential "admin-password";
-          secret_key = credential "secret-key";
-        };
-        smtp = {
-          enabled = true;
-          host = loopback data.ports.mailpitSmtp;
-          from_address = "grafana@alertlab.test";
-          from_name = "alertlab Grafana";
-          startTLS_policy = "NoStartTLS";
-        };
-      };
-      provision = {
+      services.prometheus = {
         enable = true;
-        datasources.settings = datasources;
-        dashboards.settings.providers = [
-          {
-            name = "alertlab";
-            options.path = ../grafana/dashboards;
-            disableDeletion = true;
-          }
-        ];
-        alerting = {
-          rules.settings = import ../grafana/profile.nix {
-            rules = readJSON ../grafana/alert-rules.json;
-            inherit (cfg) profile;
-          };
-          contactPoints.settings = readJSON ../grafana/contact-points.json;
-          policies.settings = readJSON ../grafana/policies.json;
-          templates.settings = readJSON ../grafana/templates.json;
+        inherit (cfg.prometheus) listenAddress;
+        port = data.ports.prometheus;
+        inherit (cfg.prometheus) retentionTime;
+        globalConfig = {
+          scrape_interval = profile.scrapeInterval;
+          evaluation_interval = profile.ruleEvaluationInterval;
+        };
+        scrapeConfigs = data.prometheusScrapeConfigs {
+          services = shopServices;
+          inherit (profile) scrapeInterval;
+          host = cfg.shopHost;
+          prometheusPort = data.ports.prometheus;
         };
       };
-    };
 
-    systemd.services.grafana = {
-      wants = readOnlyRoleUnit;
-      after = readOnlyRoleUnit;
-      serviceConfig.LoadCredential = lib.concatLists (lib.mapAttrsToList (name: file: lib.optional (file != null) "${name}:${file}") {
-        admin-password = cfg.grafana.adminPasswordFile;
-        secret-key = cfg.grafana.secretKeyFile;
-        postgres-password = cfg.grafana.postgresPasswordFile;
-      });
-    };
+      # Single node, filesystem storage, TSDB schema v13.
+      services.loki = {
+        enable = true;
+        configuration = {
+          auth_enabled = false;
+          server = {
+            http_listen_address = cfg.loki.listenAddress;
+            http_listen_port = data.ports.loki;
+            grpc_listen_address = "127.0.0.1";
+            grpc_listen_port = data.ports.lokiGrpc;
+          };
+          common = {
+            instance_addr = "127.0.0.1";
+            path_prefix = "/var/lib/loki";
+            replication_factor = 1;
+            ring.kvstore.store = "inmemory";
+            storage.filesystem = {
+              chunks_directory = "/var/lib/loki/chunks";
+              rules_directory = "/var/lib/loki/rules";
+            };
+          };
+          schema_config.configs = [
+            {
+              from = "2024-01-01";
+              store = "tsdb";
+              object_store = "filesystem";
+              schema = "v13";
+              index = {
+                prefix = "index_";
+                period = "24h";
+              };
+            }
+          ];
+          analytics.reporting_enabled = false;
+        };
+      };
 
-    services.mailpit.instances.alertlab = {
-      listen = loopback data.ports.mailpitHttp;
-      smtp = loopback data.ports.mailpitSmtp;
-    };
-  };
+      services.grafana = {
+        enable = true;
+        inherit (cfg.grafana) openFirewall;
+        settings = {
+          server = {
+            http_addr = cfg.grafana.listenAddress;
+            http_port = data.ports.grafana;
+          };
+          security = {
+            admin_user = "admin";
+            admin_password = credential "admin-password";
+            secret_key = credential "secret-key";
+          };
+          smtp = {
+            enabled = true;
+            host = loopback data.ports.mailpitSmtp;
+            from_address = "grafana@alertlab.test";
+            from_name = "alertlab Grafana";
+            startTLS_policy = "NoStartTLS";
+          };
+        };
+        provision = {
+          enable = true;
+          datasources.settings = datasources;
+          dashboards.settings.providers = [
+            {
+              name = "alertlab";
+              options.path = ../grafana/dashboards;
+              disableDeletion = true;
+            }
+          ];
+          alerting = {
+            rules.settings = import ../grafana/profile.nix {
+              rules = readJSON ../grafana/alert-rules.json;
+              inherit (cfg) profile;
+            };
+            contactPoints.settings = readJSON ../grafana/contact-points.json;
+            policies.settings = readJSON ../grafana/policies.json;
+            templates.settings = readJSON ../grafana/templates.json;
+          };
+        };
+      };
+
+      systemd.services.grafana = {
+        wants = readOnlyRoleUnit;
+        after = readOnlyRoleUnit;
+        serviceConfig.LoadCredential = lib.concatLists (lib.mapAttrsToList (name: file: lib.optional (file != null) "${name}:${file}") {
+          admin-password = cfg.grafana.adminPasswordFile;
+          secret-key = cfg.grafana.secretKeyFile;
+          postgres-password = cfg.grafana.postgresPasswordFile;
+        });
+      };
+
+      services.mailpit.instances.alertlab = {
+        listen = loopback data.ports.mailpitHttp;
+        smtp = loopback data.ports.mailpitSmtp;
+      };
+    })
+
+    (lib.mkIf cfg.promtail.enable {
+      # Promtail, from the nixos-25.11 pin, in a unit of our own with the old nixpkgs
+      # module's hardening, except PrivateUsers: the log files are read through the shop's
+      # group, which a private user namespace would not map.
+      users.users.alertlab-promtail = {
+        isSystemUser = true;
+        group = "alertlab-promtail";
+      };
+      users.groups.alertlab-promtail = {};
+
+      systemd.services.alertlab-promtail = {
+        description = "Promtail shipping the alertlab shop logs to Loki";
+        wantedBy = ["multi-user.target"];
+        # The local Loki, when the stack runs here too.
+        wants = lokiUnit;
+        after = ["network.target"] ++ lokiUnit;
+        serviceConfig = {
+          ExecStart = "${cfg.promtail.package}/bin/promtail -config.file=${promtailConfig}";
+          User = "alertlab-promtail";
+          Group = "alertlab-promtail";
+          SupplementaryGroups = lib.optional shopEnabled shop.group;
+          StateDirectory = "alertlab-promtail";
+          Restart = "on-failure";
+          TimeoutStopSec = 10;
+          CapabilityBoundingSet = "";
+          LockPersonality = true;
+          MemoryDenyWriteExecute = true;
+          NoNewPrivileges = true;
+          PrivateDevices = true;
+          PrivateMounts = true;
+          PrivateTmp = true;
+          ProtectClock = true;
+          ProtectControlGroups = true;
+          ProtectHome = true;
+          ProtectHostname = true;
+          ProtectKernelLogs = true;
+          ProtectKernelModules = true;
+          ProtectKernelTunables = true;
+          ProtectSystem = "strict";
+          RestrictAddressFamilies = ["AF_INET" "AF_INET6" "AF_UNIX"];
+          RestrictRealtime = true;
+          RestrictSUIDSGID = true;
+          SystemCallArchitectures = "native";
+          SystemCallFilter = lib.optional (!pkgs.stdenv.hostPlatform.isAarch64) "@system-service";
+        };
+      };
+    })
+  ];
 }

@@ -201,6 +201,18 @@ in {
         example = "/run/secrets/alertlab-grafana-ro-password";
         description = "File with the read-only role's password (read when the role is set up; never copied to the store).";
       };
+      allowedNetworks = mkOption {
+        type = types.listOf types.str;
+        default = [];
+        example = ["192.168.1.0/24"];
+        description = ''
+          CIDR ranges (a single host is `/32`) of the hosts whose Grafana may reach the shop's
+          PostgreSQL over TCP as the read-only role (a Grafana on another host). When not empty, PostgreSQL
+          listens on every interface, `pg_hba.conf` admits only this role, to this database,
+          from these networks, with `scram-sha-256`, and the PostgreSQL port is opened in the
+          firewall.
+        '';
+      };
     };
 
     traffic = {
@@ -212,124 +224,147 @@ in {
       port = mkOption {
         type = types.port;
         default = data.ports.webhookSink;
-        description = "Port of the webhook sink (on 127.0.0.1).";
+        description = ''
+          Port of the webhook sink (on 127.0.0.1). The sink runs without the rest of the shop too
+          (`enable` alone), on the host of the Grafana it receives from.
+        '';
       };
     };
   };
 
-  config = lib.mkIf cfg.enable (lib.mkMerge [
-    {
-      assertions = [
-        {
-          assertion = cfg.user == cfg.database.name;
-          message = "services.alertlab.shop.user must equal database.name: the database is owned through ensureDBOwnership and reached by peer authentication.";
-        }
-        {
-          assertion = lib.hasPrefix "/var/log/" cfg.logDir;
-          message = "services.alertlab.shop.logDir must be under /var/log/ (systemd LogsDirectory).";
-        }
-        {
-          assertion = cfg.grafanaReadOnly.enable -> cfg.grafanaReadOnly.passwordFile != null;
-          message = "services.alertlab.shop.grafanaReadOnly.passwordFile must be set when grafanaReadOnly.enable is true.";
-        }
-      ];
-
-      users.users.${cfg.user} = {
-        isSystemUser = true;
-        inherit (cfg) group;
-      };
-      users.groups.${cfg.group} = {};
-
-      services.postgresql = {
-        enable = true;
-        # Pinned (the flake's tests use the same major): a major upgrade needs a manual
-        # pg_upgrade. Above the postgresql module's stateVersion-based mkDefault, below
-        # a plain definition of the host.
-        package = lib.mkOverride 999 pkgs.postgresql_17;
-        ensureDatabases = [cfg.database.name];
-        ensureUsers = [
+  config = lib.mkMerge [
+    (lib.mkIf cfg.enable (lib.mkMerge [
+      {
+        assertions = [
           {
-            name = cfg.user;
-            ensureDBOwnership = true;
+            assertion = cfg.user == cfg.database.name;
+            message = "services.alertlab.shop.user must equal database.name: the database is owned through ensureDBOwnership and reached by peer authentication.";
+          }
+          {
+            assertion = lib.hasPrefix "/var/log/" cfg.logDir;
+            message = "services.alertlab.shop.logDir must be under /var/log/ (systemd LogsDirectory).";
+          }
+          {
+            assertion = lib.all (lib.hasInfix "/") cfg.grafanaReadOnly.allowedNetworks;
+            message = "services.alertlab.shop.grafanaReadOnly.allowedNetworks takes CIDR ranges (a single host is /32), as pg_hba.conf does.";
+          }
+          {
+            assertion = cfg.grafanaReadOnly.enable -> cfg.grafanaReadOnly.passwordFile != null;
+            message = "services.alertlab.shop.grafanaReadOnly.passwordFile must be set when grafanaReadOnly.enable is true.";
           }
         ];
-      };
 
-      systemd.services =
-        lib.listToAttrs (map serviceUnit data.services)
-        // {
-          # The migrations: idempotent, before every service that uses the database.
-          alertlab-migrate = {
-            description = "alertlab shop database migrations";
-            wantedBy = ["multi-user.target"];
-            after = ["postgresql.target"];
-            requires = ["postgresql.target"];
-            serviceConfig =
-              hardening
-              // identity
-              // {
-                Type = "oneshot";
-                RemainAfterExit = true;
-                ExecStart = lib.escapeShellArgs [(exe "shop-api") "migrate" "--database-url" databaseUrl];
-              };
-          };
+        users.users.${cfg.user} = {
+          isSystemUser = true;
+          inherit (cfg) group;
         };
+        users.groups.${cfg.group} = {};
 
-      networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall (lib.attrValues cfg.ports);
-    }
-
-    (lib.mkIf cfg.grafanaReadOnly.enable {
-      # SELECT only, on the tables the migrations made (and those they will make).
-      systemd.services.alertlab-grafana-ro = {
-        description = "alertlab read-only PostgreSQL role for Grafana";
-        wantedBy = ["multi-user.target"];
-        after = ["postgresql.target" "alertlab-migrate.service"];
-        requires = ["postgresql.target" "alertlab-migrate.service"];
-        serviceConfig = {
-          Type = "oneshot";
-          RemainAfterExit = true;
-          User = config.services.postgresql.superUser;
-          LoadCredential = ["password:${cfg.grafanaReadOnly.passwordFile}"];
-          ExecStart = lib.escapeShellArgs [
-            "${config.services.postgresql.package}/bin/psql"
-            "--no-psqlrc"
-            "--quiet"
-            "--dbname"
-            cfg.database.name
-            "--file"
-            grafanaRoleScript
+        services.postgresql = {
+          enable = true;
+          # Pinned (the flake's tests use the same major): a major upgrade needs a manual
+          # pg_upgrade. Above the postgresql module's stateVersion-based mkDefault, below
+          # a plain definition of the host.
+          package = lib.mkOverride 999 pkgs.postgresql_17;
+          ensureDatabases = [cfg.database.name];
+          ensureUsers = [
+            {
+              name = cfg.user;
+              ensureDBOwnership = true;
+            }
           ];
-          PrivateTmp = true;
-          ProtectHome = true;
-          ProtectSystem = "strict";
-          NoNewPrivileges = true;
         };
-      };
-    })
 
-    (lib.mkIf cfg.traffic.enable {
-      systemd.services.alertlab-traffic = {
-        description = "alertlab traffic generator (labctl traffic)";
-        wantedBy = ["multi-user.target"];
-        wants = ["shop-api.service" "shop-frontend.service"];
-        after = ["network.target" "shop-api.service" "shop-frontend.service"];
-        serviceConfig =
-          hardening
-          // identity
+        systemd.services =
+          lib.listToAttrs (map serviceUnit data.services)
           // {
-            ExecStart = lib.escapeShellArgs [
-              (exe "labctl")
-              "traffic"
-              "--api-url"
-              (url cfg.ports.api)
-              "--frontend-url"
-              (url cfg.ports.frontend)
-            ];
-            Restart = "on-failure";
-            RestartSec = 5;
+            # The migrations: idempotent, before every service that uses the database.
+            alertlab-migrate = {
+              description = "alertlab shop database migrations";
+              wantedBy = ["multi-user.target"];
+              after = ["postgresql.target"];
+              requires = ["postgresql.target"];
+              serviceConfig =
+                hardening
+                // identity
+                // {
+                  Type = "oneshot";
+                  RemainAfterExit = true;
+                  ExecStart = lib.escapeShellArgs [(exe "shop-api") "migrate" "--database-url" databaseUrl];
+                };
+            };
           };
-      };
-    })
+
+        networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall (lib.attrValues cfg.ports);
+      }
+
+      (lib.mkIf cfg.grafanaReadOnly.enable {
+        # SELECT only, on the tables the migrations made (and those they will make).
+        systemd.services.alertlab-grafana-ro = {
+          description = "alertlab read-only PostgreSQL role for Grafana";
+          wantedBy = ["multi-user.target"];
+          after = ["postgresql.target" "alertlab-migrate.service"];
+          requires = ["postgresql.target" "alertlab-migrate.service"];
+          serviceConfig = {
+            Type = "oneshot";
+            RemainAfterExit = true;
+            User = config.services.postgresql.superUser;
+            LoadCredential = ["password:${cfg.grafanaReadOnly.passwordFile}"];
+            ExecStart = lib.escapeShellArgs [
+              "${config.services.postgresql.package}/bin/psql"
+              "--no-psqlrc"
+              "--quiet"
+              "--dbname"
+              cfg.database.name
+              "--file"
+              grafanaRoleScript
+            ];
+            PrivateTmp = true;
+            ProtectHome = true;
+            ProtectSystem = "strict";
+            NoNewPrivileges = true;
+          };
+        };
+      })
+
+      (lib.mkIf (cfg.grafanaReadOnly.enable && cfg.grafanaReadOnly.allowedNetworks != []) {
+        # A Grafana on another host: the read-only role only, this database only, these
+        # networks only (pg_hba.conf takes the first matching line; these come first).
+        services.postgresql = {
+          enableTCPIP = true;
+          authentication =
+            lib.concatMapStrings (network: ''
+              host ${cfg.database.name} ${cfg.grafanaReadOnly.user} ${network} scram-sha-256
+            '')
+            cfg.grafanaReadOnly.allowedNetworks;
+        };
+        networking.firewall.allowedTCPPorts = [config.services.postgresql.settings.port];
+      })
+
+      (lib.mkIf cfg.traffic.enable {
+        systemd.services.alertlab-traffic = {
+          description = "alertlab traffic generator (labctl traffic)";
+          wantedBy = ["multi-user.target"];
+          wants = ["shop-api.service" "shop-frontend.service"];
+          after = ["network.target" "shop-api.service" "shop-frontend.service"];
+          serviceConfig =
+            hardening
+            // identity
+            // {
+              ExecStart = lib.escapeShellArgs [
+                (exe "labctl")
+                "traffic"
+                "--api-url"
+                (url cfg.ports.api)
+                "--frontend-url"
+                (url cfg.ports.frontend)
+              ];
+              Restart = "on-failure";
+              RestartSec = 5;
+            };
+        };
+      })
+    ]))
 
     (lib.mkIf cfg.webhookSink.enable {
       systemd.services.alertlab-sink = {
@@ -338,8 +373,9 @@ in {
         after = ["network.target"];
         serviceConfig =
           hardening
-          // identity
           // {
+            # Its own transient user: the sink runs without the shop's user too.
+            DynamicUser = true;
             ExecStart = lib.escapeShellArgs [
               (exe "labctl")
               "sink"
@@ -354,5 +390,5 @@ in {
           };
       };
     })
-  ]);
+  ];
 }

@@ -2,25 +2,25 @@
 #
 # Returns a list that fits nixpkgs' strictly typed `services.prometheus.scrapeConfigs`
 # and, as `scrape_configs` of a prometheus.yml, passes `promtool check config`:
-# one job `shop-<name>` per service (target label `service = "<name>"`) and a job
-# `prometheus` for Prometheus itself. Only builtins are used.
+# one job `shop-<name>` per service at `host` (target label `service = "<name>"`) and a job
+# `prometheus` for Prometheus itself, on 127.0.0.1. Only builtins are used.
 {
   services,
   scrapeInterval,
   host ? "127.0.0.1",
   prometheusPort ? 9090,
 }: let
-  job = name: port: labels: {
+  job = name: target: labels: {
     job_name = name;
     scrape_interval = scrapeInterval;
     metrics_path = "/metrics";
     static_configs = [
       {
-        targets = ["${host}:${toString port}"];
+        targets = [target];
         inherit labels;
       }
     ];
   };
 in
-  map (service: job "shop-${service.name}" service.port {service = service.name;}) services
-  ++ [(job "prometheus" prometheusPort {})]
+  map (service: job "shop-${service.name}" "${host}:${toString service.port}" {service = service.name;}) services
+  ++ [(job "prometheus" "127.0.0.1:${toString prometheusPort}" {})]

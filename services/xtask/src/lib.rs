@@ -11,6 +11,9 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
+pub mod clap_source;
+pub mod options_doc;
+
 /// Directory names never searched for Nix files.
 const SKIPPED_DIRS: [&str; 2] = ["target", ".git"];
 
@@ -91,23 +94,67 @@ pub fn nix_fmt(files: &[PathBuf], check: bool) -> Result<Vec<PathBuf>> {
     Ok(changed)
 }
 
-/// The nixos-eval evaluations of the NixOS modules: (what, files given to check.sh).
-/// Each module alone (switched on), the lab profile, and `nixosConfigurations.example`.
-pub const NIXOS_EVAL_CASES: [(&str, &[&str]); 6] = [
-    ("shop module", &["nixos-modules/eval/shop.nix"]),
-    (
+/// One nixos-eval evaluation: the files given to check.sh together, as a host
+/// configuration or (`vm`) as a NixOS test node (`--mode vm`).
+pub struct EvalCase {
+    pub what: &'static str,
+    pub vm: bool,
+    pub files: &'static [&'static str],
+}
+
+const fn host(what: &'static str, files: &'static [&'static str]) -> EvalCase {
+    EvalCase {
+        what,
+        vm: false,
+        files,
+    }
+}
+
+const fn vm(what: &'static str, files: &'static [&'static str]) -> EvalCase {
+    EvalCase {
+        what,
+        vm: true,
+        files,
+    }
+}
+
+/// The nixos-eval evaluations of the NixOS modules: each module alone (switched on), the
+/// lab profile, `nixosConfigurations.example`, the VM tests' nodes and the `nix run` VM.
+pub const NIXOS_EVAL_CASES: [EvalCase; 11] = [
+    host("shop module", &["nixos-modules/eval/shop.nix"]),
+    host(
         "observability module",
         &["nixos-modules/eval/observability.nix"],
     ),
-    (
+    host(
         "lab profile (nixos-modules/default.nix)",
         &["nixos-modules/eval/lab.nix"],
     ),
-    ("example host", &["nixos-modules/eval/example.nix"]),
-    ("shop module, off", &["nixos-modules/shop.nix"]),
-    (
+    host("example host", &["nixos-modules/eval/example.nix"]),
+    host("shop module, off", &["nixos-modules/shop.nix"]),
+    host(
         "observability module, off",
         &["nixos-modules/observability.nix"],
+    ),
+    vm(
+        "VM test node: alerts.nix machine",
+        &["nixos-modules/eval/vm-alerts.nix"],
+    ),
+    vm(
+        "VM test node: hardening.nix machine",
+        &["nixos-modules/eval/vm-hardening.nix"],
+    ),
+    vm(
+        "VM test node: two-hosts.nix shop",
+        &["nixos-modules/eval/vm-two-hosts-shop.nix"],
+    ),
+    vm(
+        "VM test node: two-hosts.nix monitor",
+        &["nixos-modules/eval/vm-two-hosts-monitor.nix"],
+    ),
+    host(
+        "nix run VM (demo host with its vmVariant)",
+        &["nixos-modules/eval/demo-vm.nix"],
     ),
 ];
 

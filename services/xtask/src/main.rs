@@ -1,5 +1,6 @@
 //! `cargo run -p xtask -- nix-fmt [--check] [FILES...]`
 //! `cargo run -p xtask -- nixos-eval [--require]`
+//! `cargo run -p xtask -- options-doc [--check]`
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -35,6 +36,14 @@ enum Command {
         #[arg(long)]
         require: bool,
     },
+    /// Regenerate the README's table of the NixOS modules' options from their source.
+    ///
+    /// Exit status: 0 up to date (or rewritten), 2 with --check when it is stale, 1 on error.
+    OptionsDoc {
+        /// Only check that README.md's table is current.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -48,6 +57,32 @@ fn main() -> ExitCode {
             }
         },
         Command::NixosEval { require } => run_nixos_eval(require),
+        Command::OptionsDoc { check } => match run_options_doc(check) {
+            Ok(code) => code,
+            Err(error) => {
+                eprintln!("xtask options-doc: {error:#}");
+                ExitCode::from(1)
+            }
+        },
+    }
+}
+
+fn run_options_doc(check: bool) -> anyhow::Result<ExitCode> {
+    let root = xtask::repo_root();
+    let path = root.join("README.md");
+    let readme = std::fs::read_to_string(&path)?;
+    let updated =
+        xtask::options_doc::readme_with_table(&readme, &xtask::options_doc::options_table(&root)?)?;
+    if updated == readme {
+        println!("README.md's options table is up to date");
+        Ok(ExitCode::SUCCESS)
+    } else if check {
+        eprintln!("README.md's options table is stale: run `cargo run -p xtask -- options-doc`");
+        Ok(ExitCode::from(2))
+    } else {
+        std::fs::write(&path, updated)?;
+        println!("README.md's options table rewritten");
+        Ok(ExitCode::SUCCESS)
     }
 }
 
@@ -77,9 +112,14 @@ fn run_nixos_eval(require: bool) -> ExitCode {
     }
     let overlay = root.join("nixos-modules/eval/overlay.nix");
     let mut failed = Vec::new();
-    for (what, files) in xtask::NIXOS_EVAL_CASES {
+    for xtask::EvalCase { what, vm, files } in xtask::NIXOS_EVAL_CASES {
         let status = std::process::Command::new("bash")
             .arg(&check_sh)
+            .args(if vm {
+                ["--mode", "vm"]
+            } else {
+                ["--mode", "host"]
+            })
             .arg("--strict-warnings")
             .arg("--subset")
             .arg(&subset)

@@ -1,0 +1,489 @@
+//! The NixOS VM tests (vm-tests/) as far as they can be checked without Nix and KVM:
+//! their Python test scripts, exactly as `vm-tests/scripts.nix` hands them to the driver,
+//! pass the driver's lint (pyflakes) and type check (mypy) with the driver's objects typed
+//! as the driver types them; every labctl command they run exists in labctl's clap
+//! definitions; the tests are flake checks built with `runNixOSTest`; their nodes are
+//! evaluated by nixos-eval (`xtask nixos-eval`).
+
+mod common;
+
+use std::{
+    collections::BTreeSet,
+    fs,
+    io::ErrorKind,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use common::{eval_json, scratch_dir, stderr, stdout};
+use serde_json::Value;
+use xtask::{clap_source, repo_root};
+
+/// The VM tests: name (the flake check is `vm-<name>`), and the expression (over `s`, the
+/// attribute set of vm-tests/scripts.nix) that gives its test script. hardening.nix passes
+/// its node's address; a documentation address stands in for it here.
+const VM_TESTS: [(&str, &str); 3] = [
+    ("alerts", "s.alerts"),
+    ("hardening", "s.hardening { ownAddress = \"192.0.2.1\"; }"),
+    ("two-hosts", "s.two-hosts"),
+];
+
+const PYTHON_TOOLS: &str = "pip install pyflakes mypy";
+
+fn driver_stub() -> PathBuf {
+    repo_root().join("services/xtask/tests/fixtures/nixos_test_driver.py")
+}
+
+/// The test script the driver gets.
+fn test_script(expr: &str) -> String {
+    let value = eval_json(&format!(
+        "{{ root }}: let s = import (root + \"/vm-tests/scripts.nix\"); in {expr}"
+    ));
+    value
+        .as_str()
+        .expect("a test script is a string")
+        .to_string()
+}
+
+fn nix_file(name: &str) -> String {
+    let path = repo_root().join(format!("vm-tests/{name}.nix"));
+    fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The nodes a test declares (`nodes.<name>...` at the start of a line), as the Python names
+/// the driver gives them, plus `machine` for a single node (nixos/lib/testing/driver.nix).
+fn node_names(name: &str) -> Vec<String> {
+    let mut nodes: Vec<String> = nix_file(name)
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix("nodes."))
+        .map(|rest| {
+            rest.chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
+                .map(|c| if c == '-' { '_' } else { c })
+                .collect::<String>()
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert!(
+        !nodes.is_empty(),
+        "vm-tests/{name}.nix declares no `nodes.<name>`"
+    );
+    if nodes.len() == 1 && nodes[0] != "machine" {
+        nodes.push("machine".into());
+    }
+    nodes
+}
+
+/// The names the stub declares at the top level (`name: type`): the driver's symbols.
+fn stub_symbols() -> Vec<String> {
+    fs::read_to_string(driver_stub())
+        .expect("the driver stub exists")
+        .lines()
+        .filter_map(|line| {
+            let (name, _) = line.split_once(':')?;
+            (!name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_'))
+                .then(|| name.to_string())
+        })
+        .collect()
+}
+
+/// Runs `python3 -m <module> args` in `dir`; panics with the install command when Python
+/// or the module is missing. Never skips.
+fn python_module(module: &str, args: &[&str], dir: &Path, env: &[(&str, String)]) -> Output {
+    let probe = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output();
+    match probe {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => panic!(
+            "the Python module `{module}` is missing (needed by this check); install it with `{PYTHON_TOOLS}`\n{}",
+            stderr(&out)
+        ),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            panic!("`python3` is not installed (needed by this check); then `{PYTHON_TOOLS}`")
+        }
+        Err(e) => panic!("running python3: {e}"),
+    }
+    let mut command = Command::new("python3");
+    command.arg("-m").arg(module).args(args).current_dir(dir);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("python3 runs")
+}
+
+/// pyflakes as the driver runs it: on the script alone, the driver's symbols and the node
+/// names declared as builtins.
+fn pyflakes(script: &str, nodes: &[String], dir: &Path, file: &str) -> Output {
+    let path = dir.join(file);
+    fs::write(&path, script).unwrap();
+    let builtins: Vec<String> = nodes.iter().cloned().chain(stub_symbols()).collect();
+    python_module(
+        "pyflakes",
+        &[path.to_str().unwrap()],
+        dir,
+        &[("PYFLAKES_BUILTINS", builtins.join(","))],
+    )
+}
+
+/// mypy as the driver runs it: the typed prelude, one `<node>: QemuMachine` per node, the
+/// script, with `--no-implicit-optional`.
+fn mypy(script: &str, nodes: &[String], dir: &Path, file: &str) -> Output {
+    let mut typed = fs::read_to_string(driver_stub()).unwrap();
+    for node in nodes {
+        typed.push_str(&format!("{node}: QemuMachine\n"));
+    }
+    typed.push_str(script);
+    let path = dir.join(file);
+    fs::write(&path, typed).unwrap();
+    let cache = dir.join("mypy-cache");
+    python_module(
+        "mypy",
+        &[
+            "--no-implicit-optional",
+            "--pretty",
+            "--no-color-output",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            path.to_str().unwrap(),
+        ],
+        dir,
+        &[],
+    )
+}
+
+#[test]
+fn vm_test_scripts_pass_the_drivers_lint() {
+    let dir = scratch_dir("vm-pyflakes");
+    let mut failures = Vec::new();
+    for (name, expr) in VM_TESTS {
+        let out = pyflakes(
+            &test_script(expr),
+            &node_names(name),
+            &dir,
+            &format!("{}.py", name.replace('-', "_")),
+        );
+        if !out.status.success() {
+            failures.push(format!("{name}:\n{}{}", stdout(&out), stderr(&out)));
+        }
+    }
+    let _ = fs::remove_dir_all(&dir);
+    assert!(failures.is_empty(), "pyflakes:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn vm_test_scripts_pass_the_drivers_type_check() {
+    let dir = scratch_dir("vm-mypy");
+    let mut failures = Vec::new();
+    for (name, expr) in VM_TESTS {
+        let out = mypy(
+            &test_script(expr),
+            &node_names(name),
+            &dir,
+            &format!("{}_typed.py", name.replace('-', "_")),
+        );
+        if !out.status.success() {
+            failures.push(format!("{name}:\n{}{}", stdout(&out), stderr(&out)));
+        }
+    }
+    let _ = fs::remove_dir_all(&dir);
+    assert!(failures.is_empty(), "mypy:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn the_lint_and_the_type_check_can_fail() {
+    // Guards the two checks above: an undefined name, an unknown method and a wrong type
+    // must each be refused.
+    let dir = scratch_dir("vm-guards");
+    let nodes = vec!["machine".to_string()];
+    let out = pyflakes(
+        "start_all()\nmachne.succeed('true')\n",
+        &nodes,
+        &dir,
+        "guard_undefined.py",
+    );
+    assert!(!out.status.success(), "pyflakes passed an undefined name");
+    let out = pyflakes(
+        "start_all()\nmachine.succeed('true')\n",
+        &nodes,
+        &dir,
+        "guard_fine.py",
+    );
+    assert!(
+        out.status.success(),
+        "pyflakes refused a fine script:\n{}",
+        stdout(&out)
+    );
+    for (file, script) in [
+        ("guard_method.py", "machine.wait_for_unti('x')\n"),
+        ("guard_types.py", "machine.wait_for_unit(42)\n"),
+        ("guard_result.py", "n: int = machine.succeed('true')\n"),
+    ] {
+        let out = mypy(script, &nodes, &dir, file);
+        assert!(!out.status.success(), "mypy passed {script}");
+    }
+    let out = mypy(
+        "start_all()\nwith subtest('x'):\n    machine.log(machine.succeed('true'))\n",
+        &nodes,
+        &dir,
+        "guard_ok.py",
+    );
+    let _ = fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "mypy refused a fine script:\n{}",
+        stdout(&out)
+    );
+}
+
+/// Finds, with Python's own parser, every string argument of a call that runs labctl (any
+/// call but `subtest`, `log` and `print`, whose text only mentions it): the
+/// literal with its implicit concatenations and f-string parts, module-level string and
+/// integer constants substituted (the parameters of scripts.nix), other parts as `{}`.
+const FIND_LABCTL_COMMANDS: &str = r#"
+import ast, json, re, sys
+tree = ast.parse(open(sys.argv[1]).read())
+consts = {}
+def text(node):
+    if isinstance(node, ast.Constant) and isinstance(node.value, (str, int)) and not isinstance(node.value, bool):
+        return str(node.value)
+    if isinstance(node, ast.JoinedStr):
+        out = ""
+        for part in node.values:
+            if isinstance(part, ast.Constant):
+                out += str(part.value)
+            elif isinstance(part, ast.FormattedValue) and isinstance(part.value, ast.Name) and part.value.id in consts:
+                out += consts[part.value.id]
+            else:
+                out += "{}"
+        return out
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = text(node.left), text(node.right)
+        if left is not None and right is not None:
+            return left + right
+    return None
+for node in tree.body:
+    target, value = None, None
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        target, value = node.target.id, node.value
+    elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        target, value = node.targets[0].id, node.value
+    if target and value is not None:
+        t = text(value)
+        if t is not None and "{}" not in t:
+            consts[target] = t
+commands = []
+def called(node):
+    f = node.func
+    return f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+for node in ast.walk(tree):
+    # Subtest titles and log lines only mention labctl.
+    if isinstance(node, ast.Call) and called(node) not in ("subtest", "log", "print"):
+        for arg in list(node.args) + [k.value for k in node.keywords]:
+            t = text(arg)
+            if t is not None and re.search(r"(^|[\s;&|(])labctl(\s|$)", t):
+                commands.append(t)
+print(json.dumps(commands))
+"#;
+
+fn labctl_commands(script: &str, dir: &Path, file: &str) -> Vec<String> {
+    let path = dir.join(file);
+    fs::write(&path, script).unwrap();
+    let out = Command::new("python3")
+        .args(["-c", FIND_LABCTL_COMMANDS, path.to_str().unwrap()])
+        .output()
+        .unwrap_or_else(|e| panic!("python3 is needed by this check ({e}); install Python 3"));
+    assert!(
+        out.status.success(),
+        "reading the script's commands failed:\n{}",
+        stderr(&out)
+    );
+    let commands: Value = serde_json::from_slice(&out.stdout).unwrap();
+    commands
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The labctl invocations in a shell command: the environment assignments before each, and
+/// its words up to the end of that simple command.
+fn invocations(command: &str) -> Vec<(Vec<String>, Vec<String>)> {
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let mut out = Vec::new();
+    for (i, word) in words.iter().enumerate() {
+        if *word != "labctl" {
+            continue;
+        }
+        let env = words[..i]
+            .iter()
+            .rev()
+            .take_while(|w| {
+                w.contains('=') && w.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+            })
+            .map(|w| w.split('=').next().unwrap().to_string())
+            .collect();
+        let args = words[i + 1..]
+            .iter()
+            .take_while(|w| {
+                !matches!(**w, ";" | "&&" | "||" | "|" | "&")
+                    && !w.starts_with('>')
+                    && !w.starts_with('<')
+                    && !w.starts_with("2>")
+            })
+            .map(|w| w.trim_matches('\'').trim_matches('"').to_string())
+            .collect();
+        out.push((env, args));
+    }
+    out
+}
+
+#[test]
+fn labctl_commands_of_the_vm_test_scripts_exist() {
+    let labctl_src = repo_root().join("services/labctl/src");
+    let model = clap_source::read_cli(&labctl_src, "Cli").unwrap_or_else(|e| {
+        panic!(
+            "cannot read labctl's command line from {}: {e:#}",
+            labctl_src.display()
+        )
+    });
+    assert!(
+        model.subcommands.contains_key("verify") && model.subcommands.contains_key("scenario"),
+        "labctl's command line read from {} lacks verify or scenario: {:?}",
+        labctl_src.display(),
+        model.subcommands.keys().collect::<Vec<_>>()
+    );
+    let scenario_source =
+        fs::read_to_string(labctl_src.join("scenario/mod.rs")).unwrap_or_default();
+    let dir = scratch_dir("vm-labctl");
+    let mut checked = Vec::new();
+    let mut failures = Vec::new();
+    for (name, expr) in VM_TESTS {
+        for command in labctl_commands(
+            &test_script(expr),
+            &dir,
+            &format!("{}.py", name.replace('-', "_")),
+        ) {
+            for (env, args) in invocations(&command) {
+                if let Err(e) = clap_source::check_command(&model, &args) {
+                    failures.push(format!("{name}: `labctl {}`: {e}", args.join(" ")));
+                }
+                for var in env.iter().filter(|v| v.starts_with("LABCTL_")) {
+                    if !model.env.contains(var) {
+                        failures.push(format!(
+                            "{name}: labctl reads no environment variable {var}"
+                        ));
+                    }
+                }
+                // Scenario names: labctl's own (scenario/mod.rs names them).
+                if let [first, action, scenario, ..] = args.as_slice() {
+                    if first == "scenario"
+                        && (action == "start" || action == "stop")
+                        && !scenario_source.contains(&format!("\"{scenario}\""))
+                    {
+                        failures.push(format!("{name}: labctl knows no scenario `{scenario}`"));
+                    }
+                }
+                checked.push(format!("{name}: labctl {}", args.join(" ")));
+            }
+        }
+    }
+    let _ = fs::remove_dir_all(&dir);
+    eprintln!("checked:\n{}", checked.join("\n"));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The finder must see what the scripts are known to run.
+    for (test, expected) in [
+        ("alerts", " verify "),
+        ("two-hosts", " scenario start "),
+        ("two-hosts", " alerts "),
+    ] {
+        assert!(
+            checked
+                .iter()
+                .any(|c| c.starts_with(&format!("{test}: labctl")) && c.contains(expected)),
+            "no `{expected}` found in {test}'s script: the command finder misses it ({checked:?})"
+        );
+    }
+}
+
+#[test]
+fn every_vm_test_is_a_flake_check_built_with_run_nixos_test() {
+    let flake = fs::read_to_string(repo_root().join("flake.nix")).unwrap();
+    for (name, _) in VM_TESTS {
+        assert!(
+            flake.contains(&format!("vm-{name} = import ./vm-tests/{name}.nix")),
+            "flake.nix has no check vm-{name}"
+        );
+        let text = nix_file(name);
+        assert!(
+            text.contains("pkgs.testers.runNixOSTest {"),
+            "{name}.nix does not use pkgs.testers.runNixOSTest"
+        );
+        for banned in ["nixosTest", "skipLint", "skipTypeCheck"] {
+            assert!(!text.contains(banned), "{name}.nix uses {banned}");
+        }
+        assert!(
+            text.contains("(import ./scripts.nix)"),
+            "{name}.nix takes its script elsewhere than scripts.nix"
+        );
+    }
+}
+
+#[test]
+fn vm_test_nodes_are_evaluated_by_nixos_eval() {
+    let root = repo_root();
+    let cases: Vec<String> = xtask::NIXOS_EVAL_CASES
+        .iter()
+        .filter(|case| case.vm)
+        .flat_map(|case| case.files.iter())
+        .map(|file| fs::read_to_string(root.join(file)).unwrap())
+        .collect();
+    for (name, _) in VM_TESTS {
+        let text = nix_file(name);
+        let mut rest = text.as_str();
+        let mut found = 0;
+        while let Some(at) = rest.find("./nodes/") {
+            let node_file: String = rest[at + 2..]
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != ']')
+                .collect();
+            assert!(
+                cases.iter().any(|case| case.contains(&format!("vm-tests/{node_file}"))),
+                "vm-tests/{node_file} (of {name}.nix) is in no --mode vm case of xtask::NIXOS_EVAL_CASES"
+            );
+            found += 1;
+            rest = &rest[at + 8..];
+        }
+        assert!(found > 0, "{name}.nix imports no ./nodes/ file");
+    }
+}
+
+#[test]
+fn the_labctl_reader_refuses_what_labctl_refuses() {
+    // Guards the command check: read from labctl's real sources, the model must refuse
+    // unknown subcommands and flags and a missing scenario name, and accept global flags.
+    let model = clap_source::read_cli(&repo_root().join("services/labctl/src"), "Cli").unwrap();
+    let words = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+    for refused in [
+        "verfiy",
+        "verify --no-such-flag",
+        "scenario start",
+        "scenario launch payment-outage",
+        "alerts --report x",
+    ] {
+        assert!(
+            clap_source::check_command(&model, &words(refused)).is_err(),
+            "accepted `labctl {refused}`"
+        );
+    }
+    for accepted in [
+        "--grafana-url http://x alerts --json",
+        "scenario start payment-outage --for 5m --detach --api-url http://x",
+        "verify --profile fast --report /tmp/r.json --grafana-password-file f",
+    ] {
+        clap_source::check_command(&model, &words(accepted))
+            .unwrap_or_else(|e| panic!("refused `labctl {accepted}`: {e}"));
+    }
+}

@@ -1,0 +1,125 @@
+# The Python test scripts of the VM tests, exactly as the NixOS test driver gets them: the
+# values a script needs, as typed Python assignments computed here at evaluation time,
+# followed by the script file (alerts.py, hardening.py, two-hosts.py).
+#
+# Only builtins are used, so the checks here evaluate this file with nix-instantiate and run
+# pyflakes and mypy on the very strings the driver lints and type-checks
+# (services/xtask/tests/vm_tests.rs).
+let
+  shop = import ../nixos-modules/lib;
+  rules = builtins.fromJSON (builtins.readFile ../grafana/alert-rules.json);
+  datasources = (builtins.fromJSON (builtins.readFile ../grafana/datasources.json)).datasources;
+
+  allRules = builtins.concatMap (group: group.rules) rules.groups;
+  ruleUids = map (rule: rule.uid) allRules;
+  datasourceUids = map (datasource: datasource.uid) datasources;
+
+  # The data source a rule queries: the first query that is not a server-side expression.
+  ruleDatasource = rule: (builtins.head (builtins.filter (query: query.datasourceUid != "__expr__") rule.data)).datasourceUid;
+
+  # One rule per data source that the payment-outage scenario fires (two-hosts.nix): the
+  # scenario that exercises all three data sources at once.
+  outageScenario = "payment-outage";
+  outageRules = builtins.filter (rule: rule.labels.scenario == outageScenario) allRules;
+  firingPerDatasource = builtins.listToAttrs (map (uid: {
+      name = uid;
+      value = let
+        matching = builtins.filter (rule: ruleDatasource rule == uid) outageRules;
+      in
+        if matching == []
+        then throw "vm-tests/scripts.nix: no ${outageScenario} rule queries the data source ${uid}"
+        else (builtins.head matching).uid;
+    })
+    datasourceUids);
+
+  # What the lab profile writes (nixos-modules/lab.nix) and the module defaults
+  # (nixos-modules/shop.nix) the scripts read.
+  secretsDir = "/var/lib/alertlab-secrets";
+  secretNames = ["fault-token" "grafana-admin-password" "grafana-ro-password" "grafana-secret-key"];
+  readOnlyRole = "grafana_ro";
+  database = "shop";
+
+  # Fixed test secrets of two-hosts.nix (nodes/test-secrets.nix).
+  testSecretsDir = "/etc/alertlab-test";
+
+  servicePorts = builtins.listToAttrs (map (service: {
+      inherit (service) name;
+      value = service.port;
+    })
+    shop.services);
+  logFiles = builtins.listToAttrs (map (service: {
+      inherit (service) name;
+      value = "/var/log/alertlab/${service.logFile}";
+    })
+    shop.services);
+  shopUnits = map (service: "${service.binary}.service") shop.services;
+
+  # Units and ports of the whole lab on one host.
+  labUnits =
+    ["postgresql.target" "alertlab-migrate.service" "alertlab-grafana-ro.service"]
+    ++ shopUnits
+    ++ ["alertlab-traffic.service" "alertlab-sink.service" "loki.service" "alertlab-promtail.service" "prometheus.service" "grafana.service" "mailpit-alertlab.service"];
+  labPorts =
+    builtins.attrValues servicePorts
+    ++ (with shop.ports; [grafana prometheus loki promtail webhookSink mailpitHttp mailpitSmtp]);
+
+  # A Python assignment; toJSON of strings, integers, lists and attribute sets is a Python
+  # literal (no booleans, null or floats are passed).
+  assign = name: type: value: "${name}: ${type} = ${builtins.toJSON value}\n";
+
+  script = file: parameters:
+    "# Set by vm-tests/scripts.nix at evaluation time.\n"
+    + builtins.concatStringsSep "" parameters
+    + "\n"
+    + builtins.readFile file;
+
+  toUpper = builtins.replaceStrings ["a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z"] ["A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z"];
+
+  grafanaUrl = "http://127.0.0.1:${toString shop.ports.grafana}";
+  lokiUrl = "http://127.0.0.1:${toString shop.ports.loki}";
+  prometheusUrl = "http://127.0.0.1:${toString shop.ports.prometheus}";
+in {
+  alerts = script ./alerts.py [
+    (assign "UNITS" "list[str]" labUnits)
+    (assign "PORTS" "list[int]" labPorts)
+    (assign "GRAFANA" "str" grafanaUrl)
+    (assign "LOKI" "str" lokiUrl)
+    (assign "GRAFANA_PASSWORD_FILE" "str" "${secretsDir}/grafana-admin-password")
+    (assign "DATASOURCE_UIDS" "list[str]" datasourceUids)
+    (assign "RULE_UIDS" "list[str]" ruleUids)
+    (assign "LOG_FILES" "dict[str, str]" logFiles)
+    (assign "STOP_UNITS" "list[str]" (["alertlab-traffic.service"] ++ shopUnits))
+  ];
+
+  # ownAddress: the VM's own address on the test network (not loopback).
+  hardening = {ownAddress}:
+    script ./hardening.py [
+      (assign "UNITS" "list[str]" labUnits)
+      (assign "HARDENED_UNITS" "list[str]" (shopUnits ++ ["alertlab-migrate.service" "alertlab-traffic.service" "alertlab-sink.service"]))
+      (assign "SECRETS_DIR" "str" secretsDir)
+      (assign "SECRET_NAMES" "list[str]" secretNames)
+      (assign "READ_ONLY_ROLE" "str" readOnlyRole)
+      (assign "DATABASE" "str" database)
+      (assign "SERVICE_PORTS" "dict[str, int]" servicePorts)
+      (assign "OWN_ADDRESS" "str" ownAddress)
+    ];
+
+  two-hosts = script ./two-hosts.py [
+    (assign "SHOP_UNITS" "list[str]" (["postgresql.target" "alertlab-migrate.service" "alertlab-grafana-ro.service"] ++ shopUnits ++ ["alertlab-traffic.service" "alertlab-promtail.service"]))
+    (assign "MONITOR_UNITS" "list[str]" ["prometheus.service" "loki.service" "grafana.service" "alertlab-sink.service" "mailpit-alertlab.service"])
+    (assign "SERVICE_PORTS" "dict[str, int]" servicePorts)
+    (assign "GRAFANA" "str" grafanaUrl)
+    (assign "LOKI" "str" lokiUrl)
+    (assign "PROMETHEUS" "str" prometheusUrl)
+    (assign "GRAFANA_PASSWORD_FILE" "str" "${testSecretsDir}/grafana-admin-password")
+    (assign "DATASOURCE_UIDS" "list[str]" datasourceUids)
+    (assign "SCENARIO" "str" outageScenario)
+    (assign "FIRING_PER_DATASOURCE" "dict[str, str]" firingPerDatasource)
+    # labctl on the monitor drives the shop over the network, so the fault API needs the token.
+    (assign "LABCTL_REMOTE" "str" (builtins.concatStringsSep " " (map (service: "LABCTL_${toUpper service.name}_URL=http://shop:${toString service.port}") shop.services
+      ++ [
+        "LABCTL_FAULT_TOKEN_FILE=${testSecretsDir}/fault-token"
+        "LABCTL_GRAFANA_PASSWORD_FILE=${testSecretsDir}/grafana-admin-password"
+      ])))
+  ];
+}
