@@ -4,8 +4,11 @@
 //! (`initdb`, `pg_ctl`, `postgres` on `PATH`, else `pg_config --bindir`, else Debian's
 //! `/usr/lib/postgresql/<version>/bin`), so `cargo test` needs no running server and behaves the
 //! same in a Nix build sandbox. Each test gets its own database, cloned from a template that is
-//! prepared (migrated) once per server.
+//! prepared (migrated) once per server. [`http`] and [`sql`] hold the small assertions the
+//! services' tests share.
 
+pub mod http;
 mod postgres;
+pub mod sql;
 
 pub use postgres::{shared_postgres, TestPostgres};

@@ -1,10 +1,11 @@
 use std::{net::SocketAddr, path::PathBuf};
 
-use diesel::{connection::SimpleConnection, prelude::*, sql_query, sql_types::BigInt};
 use serde_json::Value;
 use shop_api::{Application, Settings};
 use shop_telemetry::CommonArgs;
 use shop_testkit::shared_postgres;
+
+pub use shop_testkit::http::{assert_error as assert_client_error, decode};
 
 pub fn migrated_database() -> String {
     shared_postgres().create_migrated_database("shop_template", |url| {
@@ -159,55 +160,15 @@ impl TestApp {
             .unwrap()
     }
 
-    pub fn db(&self) -> PgConnection {
-        PgConnection::establish(&self.database_url).unwrap()
-    }
-
     pub fn count(&self, sql: &str) -> i64 {
-        #[derive(QueryableByName)]
-        struct Count {
-            #[diesel(sql_type = BigInt)]
-            n: i64,
-        }
-        sql_query(sql)
-            .get_result::<Count>(&mut self.db())
-            .unwrap()
-            .n
+        shop_testkit::sql::count(&self.database_url, sql)
     }
 
     pub fn execute(&self, sql: &str) {
-        self.db().batch_execute(sql).unwrap();
+        shop_testkit::sql::execute(&self.database_url, sql);
     }
 
     pub fn stock(&self, product_id: i32) -> i64 {
-        self.count(&format!(
-            "SELECT stock_level::bigint AS n FROM products WHERE id = {product_id}"
-        ))
+        shop_testkit::sql::stock(&self.database_url, product_id)
     }
-}
-
-/// Status and JSON body; a non-JSON body fails the test (every answer must be JSON).
-pub async fn decode(response: reqwest::Response) -> (u16, Value) {
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let text = response.text().await.unwrap();
-    let body = serde_json::from_str(&text)
-        .unwrap_or_else(|_| panic!("status {status}: not JSON ({content_type}): {text}"));
-    (status, body)
-}
-
-/// Asserts a 4xx with a JSON error message.
-pub fn assert_client_error(status: u16, body: &Value, expected_status: u16, mentions: &str) {
-    assert_eq!(status, expected_status, "{body}");
-    let message = body["error"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error message: {body}"));
-    assert!(
-        message.to_lowercase().contains(&mentions.to_lowercase()),
-        "`{message}` should mention `{mentions}`"
-    );
 }

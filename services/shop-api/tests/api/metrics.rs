@@ -1,19 +1,8 @@
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use shop_testkit::http::sample;
 
-fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    metrics.lines().find_map(|line| {
-        let rest = line.strip_prefix(name)?.strip_prefix('{')?;
-        let (label_text, value) = rest.split_once("} ")?;
-        let matches = labels.iter().all(|(k, v)| {
-            label_text
-                .split(',')
-                .any(|pair| pair == format!("{k}=\"{v}\""))
-        });
-        matches.then(|| value.trim().parse().ok()).flatten()
-    })
-}
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn requests_are_counted_by_route_template_method_and_status() {

@@ -1,11 +1,12 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use diesel::{connection::SimpleConnection, prelude::*, sql_query, sql_types::BigInt};
 use serde_json::Value;
 use shop_frontend::{Application, Settings};
 use shop_telemetry::CommonArgs;
 use shop_testkit::shared_postgres;
 use tokio::{sync::oneshot, task::JoinHandle};
+
+pub use shop_testkit::http::{assert_error, decode, sample};
 
 pub fn migrated_database() -> String {
     shared_postgres().create_migrated_database("shop_template", |url| {
@@ -258,30 +259,16 @@ impl TestApp {
         self.backend.as_ref().expect("this app has an API")
     }
 
-    pub fn db(&self) -> PgConnection {
-        PgConnection::establish(&self.backend().database_url).unwrap()
-    }
-
     pub fn count(&self, sql: &str) -> i64 {
-        #[derive(QueryableByName)]
-        struct Count {
-            #[diesel(sql_type = BigInt)]
-            n: i64,
-        }
-        sql_query(sql)
-            .get_result::<Count>(&mut self.db())
-            .unwrap()
-            .n
+        shop_testkit::sql::count(&self.backend().database_url, sql)
     }
 
     pub fn execute(&self, sql: &str) {
-        self.db().batch_execute(sql).unwrap();
+        shop_testkit::sql::execute(&self.backend().database_url, sql);
     }
 
     pub fn stock(&self, product_id: i32) -> i64 {
-        self.count(&format!(
-            "SELECT stock_level::bigint AS n FROM products WHERE id = {product_id}"
-        ))
+        shop_testkit::sql::stock(&self.backend().database_url, product_id)
     }
 
     pub fn orders(&self, status: &str) -> i64 {
@@ -289,48 +276,4 @@ impl TestApp {
             "SELECT count(*) AS n FROM orders WHERE order_status = '{status}'"
         ))
     }
-}
-
-/// Status and JSON body; a non-JSON body fails the test.
-pub async fn decode(response: reqwest::Response) -> (u16, Value) {
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let text = response.text().await.unwrap();
-    assert!(
-        content_type.starts_with("application/json"),
-        "status {status}: not JSON ({content_type}): {text}"
-    );
-    let body = serde_json::from_str(&text)
-        .unwrap_or_else(|_| panic!("status {status}: not JSON ({content_type}): {text}"));
-    (status, body)
-}
-
-/// Asserts a 4xx or 5xx with a JSON error message that mentions `mentions`.
-pub fn assert_error(status: u16, body: &Value, expected_status: u16, mentions: &str) {
-    assert_eq!(status, expected_status, "{body}");
-    let message = body["error"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error message: {body}"));
-    assert!(
-        message.to_lowercase().contains(&mentions.to_lowercase()),
-        "`{message}` should mention `{mentions}`"
-    );
-}
-
-/// A sample's value on a Prometheus text page, found by name and some labels.
-pub fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    metrics.lines().find_map(|line| {
-        let rest = line.strip_prefix(name)?.strip_prefix('{')?;
-        let (label_text, value) = rest.split_once("} ")?;
-        let matches = labels.iter().all(|(k, v)| {
-            label_text
-                .split(',')
-                .any(|pair| pair == format!("{k}=\"{v}\""))
-        });
-        matches.then(|| value.trim().parse().ok()).flatten()
-    })
 }
