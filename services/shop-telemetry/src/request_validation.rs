@@ -251,6 +251,12 @@ impl RequestValidation {
                 let decimal = schema.get("format").and_then(Value::as_str) == Some("decimal");
                 match value {
                     Value::String(text) => {
+                        // PostgreSQL's text cannot hold NUL; refuse it here rather than
+                        // failing in the database.
+                        if text.contains('\0') {
+                            problems.push(format!("{name} must not contain NUL characters"));
+                            return;
+                        }
                         if decimal && text.trim().parse::<f64>().is_err() {
                             problems.push(format!("{name} must be a decimal number, got {value}"));
                             return;
@@ -482,6 +488,20 @@ mod tests {
                 "`product_id` is out of range: 9999999999",
                 "`quantity` must be an integer, got 1.5"
             ]
+        );
+    }
+
+    #[test]
+    fn nul_characters_are_refused_in_strings() {
+        let v = validation();
+        assert_eq!(
+            v.check(
+                "POST",
+                "/orders",
+                &json!({"product_id": 1, "quantity": 1, "method": "card", "email": "a\0bc"})
+            )
+            .unwrap(),
+            ["`email` must not contain NUL characters"]
         );
     }
 
