@@ -6,7 +6,7 @@ use shop_db::{Database, PoolSettings};
 use shop_faults::{FaultAccess, FaultInjection, FaultKind, Faults, FaultsApi};
 use shop_payment::PaymentClient;
 use shop_telemetry::{
-    app::{health_probe, service_endpoint, HealthApi},
+    app::{service_endpoint, HealthApi},
     server::BoundListener,
 };
 
@@ -27,14 +27,14 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        shop_db::migrate::ensure_schema_current(&settings.database_url).await?;
-        let db = Database::connect_lazy(
+        let db = Database::open(
             &settings.database_url,
             &PoolSettings {
                 max_size: settings.database_pool_size,
                 ..PoolSettings::default()
             },
-        );
+        )
+        .await?;
         let faults = Faults::new(
             FAULT_KINDS,
             FaultAccess::from_settings(&settings.common).map_err(anyhow::Error::msg)?,
@@ -42,14 +42,7 @@ impl Application {
         let payment = PaymentClient::new(&settings.payment_url, settings.payment_timeout)?;
         let registry = Registry::new();
         let metrics = ApiMetrics::register(&registry)?;
-        let probe_db = db.clone();
-        let health = HealthApi::new(
-            SERVICE,
-            Some(health_probe(move || {
-                let db = probe_db.clone();
-                async move { db.ping().await.is_ok() }
-            })),
-        );
+        let health = HealthApi::new(SERVICE, Some(db.health_probe()));
         let endpoint = service_endpoint(
             "shop-api",
             (

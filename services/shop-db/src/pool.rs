@@ -157,8 +157,24 @@ impl Database {
         .await?
     }
 
+    /// A service's database: checks that the migrations have run (see
+    /// [`crate::migrate::ensure_schema_current`]), then builds the lazy pool.
+    pub async fn open(url: &str, settings: &PoolSettings) -> Result<Self, crate::MigrationError> {
+        crate::migrate::ensure_schema_current(url).await?;
+        Ok(Self::connect_lazy(url, settings))
+    }
+
     /// Whether PostgreSQL answers right now (for `/healthz`).
     pub async fn ping(&self) -> Result<(), DbError> {
         self.run(|conn| conn.batch_execute("SELECT 1")).await
+    }
+
+    /// The `/healthz` probe of this database.
+    pub fn health_probe(&self) -> shop_telemetry::app::HealthProbe {
+        let db = self.clone();
+        shop_telemetry::app::health_probe(move || {
+            let db = db.clone();
+            async move { db.ping().await.is_ok() }
+        })
     }
 }
