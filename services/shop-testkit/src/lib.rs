@@ -9,6 +9,7 @@
 
 pub mod http;
 mod postgres;
+pub mod process;
 pub mod sql;
 
 pub use postgres::{shared_postgres, TestPostgres};

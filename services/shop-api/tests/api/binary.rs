@@ -135,12 +135,7 @@ async fn the_binary_logs_json_lines_and_stops_gracefully_on_sigterm() {
         .unwrap();
     assert_eq!(response.status(), 201);
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
+    let exit = shop_testkit::process::terminate(&mut child);
     assert!(
         exit.success(),
         "SIGTERM should stop shop-api cleanly, got {exit}"

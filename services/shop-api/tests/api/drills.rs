@@ -76,11 +76,7 @@ impl ApiProcess {
     /// SIGTERM, and a clean exit.
     fn stop(mut self) {
         self.assert_running();
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        let status = self.child.wait().unwrap();
+        let status = shop_testkit::process::terminate(&mut self.child);
         assert!(status.success(), "shop-api stopped with {status}");
     }
 

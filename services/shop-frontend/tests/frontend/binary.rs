@@ -145,12 +145,7 @@ impl Running {
 
     /// Sends SIGTERM and asserts a clean exit.
     fn terminate(mut self) -> Self {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let exit = self.child.wait().unwrap();
+        let exit = shop_testkit::process::terminate(&mut self.child);
         assert!(
             exit.success(),
             "SIGTERM should stop shop-frontend cleanly, got {exit}"

@@ -57,11 +57,7 @@ async fn depleting_a_product_logs_low_and_critical_stock_then_its_replenishment(
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_secs(6)).await;
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    assert!(shop_testkit::process::terminate(&mut child).success());
 
     let text = std::fs::read_to_string(logs.join("inventory.log")).unwrap();
     let lines: Vec<Value> = text
