@@ -147,6 +147,71 @@ struct Observed {
     mail: Vec<crate::grafana::MailMessage>,
 }
 
+/// Which half of a phase is being watched.
+#[derive(Clone, Copy)]
+enum Stage {
+    Firing,
+    Resolving,
+}
+
+/// Polls Grafana and the sinks during one phase.
+struct Watch<'a> {
+    grafana: &'a Grafana,
+    sinks: &'a Sinks,
+    since: DateTime<Utc>,
+    phase: usize,
+    interrupted: &'a AtomicBool,
+    poll_every: Duration,
+}
+
+impl Watch<'_> {
+    /// Polls until the tracker says `stage` is done (or the run is interrupted), printing
+    /// every event and, every 15 s, what is still awaited.
+    async fn until(&mut self, tracker: &mut Tracker, stage: Stage) {
+        let phase = self.phase;
+        let label = match stage {
+            Stage::Firing => "",
+            Stage::Resolving => " resolving",
+        };
+        let clock = tokio::time::Instant::now();
+        let mut last_progress = tokio::time::Instant::now();
+        loop {
+            if self.interrupted.load(Ordering::SeqCst) {
+                break;
+            }
+            match poll(self.grafana, self.sinks, self.since).await {
+                Ok(o) => {
+                    for event in
+                        tracker.observe(Utc::now(), &o.rules, &o.alertmanager, &o.webhook, &o.mail)
+                    {
+                        eprintln!(
+                            "verify: phase {phase}{label} +{}: {event}",
+                            durations::human(clock.elapsed())
+                        );
+                    }
+                }
+                Err(e) => eprintln!("verify: warning: {}", http::one_line(&e)),
+            }
+            let done = match stage {
+                Stage::Firing => tracker.firing_done(Utc::now()),
+                Stage::Resolving => tracker.resolving_done(Utc::now()),
+            };
+            if done {
+                break;
+            }
+            if last_progress.elapsed() > Duration::from_secs(15) {
+                eprintln!(
+                    "verify: phase {phase}{label} +{}: {}",
+                    durations::human(clock.elapsed()),
+                    waiting_line(tracker, phase, matches!(stage, Stage::Firing))
+                );
+                last_progress = tokio::time::Instant::now();
+            }
+            tokio::time::sleep(self.poll_every).await;
+        }
+    }
+}
+
 async fn poll(grafana: &Grafana, sinks: &Sinks, since: DateTime<Utc>) -> anyhow::Result<Observed> {
     let since = since - chrono::Duration::seconds(5);
     let (rules, alertmanager, webhook, mail) = tokio::join!(
@@ -397,38 +462,15 @@ pub async fn command(targets: &Targets, args: &VerifyArgs) -> anyhow::Result<Exi
                 remaining.push((s, task));
             }
         }
-        let phase_clock = tokio::time::Instant::now();
-        let mut last_progress = tokio::time::Instant::now();
-        loop {
-            if interrupted.load(Ordering::SeqCst) {
-                break;
-            }
-            match poll(&grafana, &sinks, phase_start).await {
-                Ok(o) => {
-                    for event in
-                        tracker.observe(Utc::now(), &o.rules, &o.alertmanager, &o.webhook, &o.mail)
-                    {
-                        eprintln!(
-                            "verify: phase {phase} +{}: {event}",
-                            durations::human(phase_clock.elapsed())
-                        );
-                    }
-                }
-                Err(e) => eprintln!("verify: warning: {}", http::one_line(&e)),
-            }
-            if tracker.firing_done(Utc::now()) {
-                break;
-            }
-            if last_progress.elapsed() > Duration::from_secs(15) {
-                eprintln!(
-                    "verify: phase {phase} +{}: {}",
-                    durations::human(phase_clock.elapsed()),
-                    waiting_line(&tracker, phase, true)
-                );
-                last_progress = tokio::time::Instant::now();
-            }
-            tokio::time::sleep(poll_every).await;
-        }
+        let mut watch = Watch {
+            grafana: &grafana,
+            sinks: &sinks,
+            since: phase_start,
+            phase,
+            interrupted: &interrupted,
+            poll_every,
+        };
+        watch.until(&mut tracker, Stage::Firing).await;
         eprintln!("verify: phase {phase}: stopping the scenarios");
         let _ = stop_tx.send(true);
         for (s, task) in remaining {
@@ -443,37 +485,7 @@ pub async fn command(targets: &Targets, args: &VerifyArgs) -> anyhow::Result<Exi
             break;
         }
         tracker.start_resolving(Utc::now());
-        let resolve_clock = tokio::time::Instant::now();
-        loop {
-            if interrupted.load(Ordering::SeqCst) {
-                break;
-            }
-            match poll(&grafana, &sinks, phase_start).await {
-                Ok(o) => {
-                    for event in
-                        tracker.observe(Utc::now(), &o.rules, &o.alertmanager, &o.webhook, &o.mail)
-                    {
-                        eprintln!(
-                            "verify: phase {phase} resolving +{}: {event}",
-                            durations::human(resolve_clock.elapsed())
-                        );
-                    }
-                }
-                Err(e) => eprintln!("verify: warning: {}", http::one_line(&e)),
-            }
-            if tracker.resolving_done(Utc::now()) {
-                break;
-            }
-            if last_progress.elapsed() > Duration::from_secs(15) {
-                eprintln!(
-                    "verify: phase {phase} resolving +{}: {}",
-                    durations::human(resolve_clock.elapsed()),
-                    waiting_line(&tracker, phase, false)
-                );
-                last_progress = tokio::time::Instant::now();
-            }
-            tokio::time::sleep(poll_every).await;
-        }
+        watch.until(&mut tracker, Stage::Resolving).await;
         tracker.finish_phase();
         if interrupted.load(Ordering::SeqCst) {
             break;
