@@ -164,6 +164,15 @@ pub struct PgTarget {
 
 /// Runs pgbench with `script` for the load's duration, with prepared statements (as diesel
 /// sends the shop's queries).
+/// Text values the pgbench scripts bind as parameters (`-D`), as the API binds them: pgbench's
+/// `\set` only makes numbers, and a literal in the SQL would be planned for its value instead.
+const PGBENCH_VARIABLES: [&str; 4] = [
+    "pending=pending",
+    "completed=completed",
+    "method=card",
+    "reference=txn_pgbench",
+];
+
 pub async fn pgbench(
     pgbench: &Path,
     target: &PgTarget,
@@ -183,6 +192,7 @@ pub async fn pgbench(
         .args(["-c", &load.connections.to_string()])
         .args(["-j", &load.threads.to_string()])
         .args(["-T", &load.duration.as_secs().max(1).to_string()])
+        .args(PGBENCH_VARIABLES.iter().flat_map(|v| ["-D", v]))
         .arg("-f")
         .arg(&script_path)
         .arg("-l")

@@ -2,7 +2,7 @@ use poem_openapi::{param::Path, payload::Json, ApiResponse, Enum, Object, OpenAp
 use shop_db::{models::Product, Database, DbError};
 use shop_telemetry::ErrorBody;
 
-use crate::store::{self, RestockError, MAX_STOCK};
+use crate::store::{self, RestockOutcome, MAX_STOCK};
 
 #[derive(Tags)]
 enum ApiTags {
@@ -203,10 +203,10 @@ impl StockApi {
         let (id, quantity) = (product_id.0, body.0.quantity);
         match self
             .db
-            .run(move |conn| Ok(store::add_stock(conn, id, quantity)))
+            .run(move |conn| store::add_stock(conn, id, quantity))
             .await
         {
-            Ok(Ok(product)) => {
+            Ok(RestockOutcome::Restocked(product)) => {
                 log::info!(
                     event = "stock_replenished", product_id = id, product_name = product.name.as_str(),
                     quantity = quantity, new_level = product.stock_level;
@@ -214,13 +214,10 @@ impl StockApi {
                 );
                 UpdateResponse::Ok(Json(product.into()))
             }
-            Ok(Err(RestockError::UnknownProduct)) => UpdateResponse::not_found(id),
-            Ok(Err(RestockError::TooMuch)) => UpdateResponse::Conflict(Json(ErrorBody::new(
-                format!("the stock level would exceed {MAX_STOCK}"),
-            ))),
-            Ok(Err(RestockError::Database(err))) => {
-                UpdateResponse::failed(&DbError::Query(err), "restocking")
-            }
+            Ok(RestockOutcome::UnknownProduct) => UpdateResponse::not_found(id),
+            Ok(RestockOutcome::TooMuch) => UpdateResponse::Conflict(Json(ErrorBody::new(format!(
+                "the stock level would exceed {MAX_STOCK}"
+            )))),
             Err(err) => UpdateResponse::failed(&err, "restocking"),
         }
     }

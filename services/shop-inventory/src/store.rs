@@ -25,17 +25,17 @@ pub fn set_stock(conn: &mut PgConnection, id: i32, level: i32) -> QueryResult<Op
 /// The most units a product may hold; keeps levels far from integer overflow.
 pub const MAX_STOCK: i32 = 1_000_000;
 
-#[derive(Debug, thiserror::Error)]
-pub enum RestockError {
-    #[error("unknown product")]
+/// What a restock came to. Refusals are values and database failures the `Err` of the
+/// `QueryResult`, so `Database::run` sees every failed query (and drops a dead connection).
+#[derive(Debug)]
+pub enum RestockOutcome {
+    Restocked(Product),
     UnknownProduct,
-    #[error("the stock level would exceed {MAX_STOCK}")]
+    /// The stock level would exceed [`MAX_STOCK`].
     TooMuch,
-    #[error(transparent)]
-    Database(#[from] diesel::result::Error),
 }
 
-pub fn add_stock(conn: &mut PgConnection, id: i32, quantity: i32) -> Result<Product, RestockError> {
+pub fn add_stock(conn: &mut PgConnection, id: i32, quantity: i32) -> QueryResult<RestockOutcome> {
     let updated = diesel::update(
         products::table
             .find(id)
@@ -49,11 +49,11 @@ pub fn add_stock(conn: &mut PgConnection, id: i32, quantity: i32) -> Result<Prod
     .get_result(conn)
     .optional()?;
     match updated {
-        Some(product) => Ok(product),
+        Some(product) => Ok(RestockOutcome::Restocked(product)),
         None if products::table.find(id).count().get_result::<i64>(conn)? == 0 => {
-            Err(RestockError::UnknownProduct)
+            Ok(RestockOutcome::UnknownProduct)
         }
-        None => Err(RestockError::TooMuch),
+        None => Ok(RestockOutcome::TooMuch),
     }
 }
 

@@ -10,7 +10,7 @@ use crate::{
     metrics::{ApiMetrics, OrderOutcome},
     store::{
         self,
-        orders::{NewReservation, ReserveError},
+        orders::{NewReservation, Reservation},
     },
 };
 
@@ -148,7 +148,7 @@ impl OrdersApi {
         let reservation = self
             .db
             .run(move |conn| {
-                Ok(store::orders::reserve(
+                store::orders::reserve(
                     conn,
                     &NewReservation {
                         product_id,
@@ -156,17 +156,17 @@ impl OrdersApi {
                         customer_id,
                         payment_method: method.as_str(),
                     },
-                ))
+                )
             })
             .await;
         let order = match reservation {
-            Ok(Ok(order)) => order,
-            Ok(Err(ReserveError::UnknownProduct)) => {
+            Ok(Reservation::Reserved(order)) => order,
+            Ok(Reservation::UnknownProduct) => {
                 return CreateResponse::NotFound(Json(ErrorBody::new(format!(
                     "no product with id {product_id}"
                 ))))
             }
-            Ok(Err(ReserveError::InsufficientStock { available })) => {
+            Ok(Reservation::InsufficientStock { available }) => {
                 self.metrics.order(OrderOutcome::Rejected);
                 log::info!(
                     event = "order_rejected", reason = "insufficient_stock", product_id = product_id,
@@ -176,9 +176,6 @@ impl OrdersApi {
                 return CreateResponse::InsufficientStock(Json(ErrorBody::new(format!(
                     "insufficient stock: {quantity} requested, {available} available"
                 ))));
-            }
-            Ok(Err(ReserveError::Database(err))) => {
-                return db_failure(DbError::Query(err), "reserving stock").into()
             }
             Err(err) => return db_failure(err, "reserving stock").into(),
         };

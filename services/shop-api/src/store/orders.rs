@@ -11,22 +11,23 @@
 
 use chrono::{DateTime, Utc};
 use diesel::{
+    pg::Pg,
     prelude::*,
-    sql_types::{Integer, Nullable, Text},
+    query_builder::{AstPass, Query, QueryFragment, QueryId},
+    sql_types::{BigInt, Integer, Nullable, Text, Untyped},
 };
 use shop_db::{
     models::{Order, OrderStatus},
     schema::{orders, products},
 };
 
-#[derive(Debug, thiserror::Error)]
-pub enum ReserveError {
-    #[error("unknown product")]
+/// What a reservation came to. Refusals are values and database failures the `Err` of the
+/// `QueryResult`, so `Database::run` sees every failed query (and drops a dead connection).
+#[derive(Debug)]
+pub enum Reservation {
+    Reserved(Order),
     UnknownProduct,
-    #[error("only {available} left in stock")]
     InsufficientStock { available: i32 },
-    #[error(transparent)]
-    Database(#[from] diesel::result::Error),
 }
 
 pub struct NewReservation<'a> {
@@ -40,42 +41,19 @@ pub struct NewReservation<'a> {
 /// stock check (concurrent orders serialise on the product's row and stock never goes below
 /// zero), and the order is inserted only if the decrement happened — both or neither, as a
 /// single statement is its own transaction.
-///
-/// diesel sends raw SQL (like its `UPDATE`s) unprepared, so PostgreSQL plans it on every
-/// execution. That costs CPU but keeps the plan right: a prepared statement's generic plan,
-/// made while `products` and `orders` are small, is a sequential scan that slows down as
-/// frequent updates leave dead rows behind (measured by bench/run; see bench/README.md).
-const RESERVE_SQL: &str = "\
-WITH reserved AS (
-    UPDATE products SET stock_level = stock_level - $2, last_updated = now()
-    WHERE id = $1 AND stock_level >= $2
-    RETURNING id, price
-)
-INSERT INTO orders (product_id, customer_id, quantity, total_amount, order_status, payment_method)
-SELECT id, $3, $2, round(price * $2, 2), $4, $5 FROM reserved
-RETURNING id, product_id, customer_id, quantity, total_amount, order_status, payment_method,
-          payment_reference, failure_reason, order_time, updated_at";
-
-pub fn reserve(conn: &mut PgConnection, new: &NewReservation<'_>) -> Result<Order, ReserveError> {
-    let order: Option<Order> = diesel::sql_query(RESERVE_SQL)
-        .bind::<Integer, _>(new.product_id)
-        .bind::<Integer, _>(new.quantity)
-        .bind::<Nullable<Integer>, _>(new.customer_id)
-        .bind::<Text, _>(OrderStatus::Pending.as_str())
-        .bind::<Text, _>(new.payment_method)
-        .get_result(conn)
-        .optional()?;
+pub fn reserve(conn: &mut PgConnection, new: &NewReservation<'_>) -> QueryResult<Reservation> {
+    let order: Option<Order> = ReserveStatement(new).get_result(conn).optional()?;
     if let Some(order) = order {
-        return Ok(order);
+        return Ok(Reservation::Reserved(order));
     }
     let available: Option<i32> = products::table
         .find(new.product_id)
         .select(products::stock_level)
         .first(conn)
         .optional()?;
-    Err(match available {
-        None => ReserveError::UnknownProduct,
-        Some(available) => ReserveError::InsufficientStock { available },
+    Ok(match available {
+        None => Reservation::UnknownProduct,
+        Some(available) => Reservation::InsufficientStock { available },
     })
 }
 
@@ -85,19 +63,97 @@ pub fn complete(
     order_id: i64,
     payment_reference: &str,
 ) -> QueryResult<Option<Order>> {
-    diesel::update(
-        orders::table
-            .filter(orders::id.eq(order_id))
-            .filter(orders::order_status.eq(OrderStatus::Pending.as_str())),
-    )
-    .set((
-        orders::order_status.eq(OrderStatus::Completed.as_str()),
-        orders::payment_reference.eq(payment_reference),
-        orders::updated_at.eq(Utc::now()),
-    ))
-    .returning(Order::as_returning())
+    CompleteStatement {
+        order_id,
+        payment_reference,
+    }
     .get_result(conn)
     .optional()
+}
+
+// The two statements of every order are prepared once per connection, like diesel's
+// `SELECT`s: diesel never prepares its `UPDATE`s or `sql_query`, and parsing and planning them
+// on every order was over half of PostgreSQL's CPU time per order (bench/README.md). Each is a
+// type with a static query id, which is what diesel's statement cache keys on. Values are bound
+// as parameters, so PostgreSQL's generic plan does not depend on them.
+
+const ORDER_COLUMNS: &str = "id, product_id, customer_id, quantity, total_amount, order_status, \
+    payment_method, payment_reference, failure_reason, order_time, updated_at";
+
+/// [`reserve`]'s statement (bench/pgbench/order.sql runs the same).
+struct ReserveStatement<'a>(&'a NewReservation<'a>);
+
+impl QueryId for ReserveStatement<'_> {
+    type QueryId = ReserveStatement<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for ReserveStatement<'_> {
+    type SqlType = Untyped;
+}
+
+impl RunQueryDsl<PgConnection> for ReserveStatement<'_> {}
+
+impl QueryFragment<Pg> for ReserveStatement<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let new = self.0;
+        out.push_sql("WITH reserved AS (UPDATE products SET stock_level = stock_level - ");
+        out.push_bind_param::<Integer, _>(&new.quantity)?;
+        out.push_sql(", last_updated = now() WHERE id = ");
+        out.push_bind_param::<Integer, _>(&new.product_id)?;
+        out.push_sql(" AND stock_level >= ");
+        out.push_bind_param::<Integer, _>(&new.quantity)?;
+        out.push_sql(
+            " RETURNING id, price) INSERT INTO orders \
+             (product_id, customer_id, quantity, total_amount, order_status, payment_method) \
+             SELECT id, ",
+        );
+        out.push_bind_param::<Nullable<Integer>, _>(&new.customer_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Integer, _>(&new.quantity)?;
+        out.push_sql(", round(price * ");
+        out.push_bind_param::<Integer, _>(&new.quantity)?;
+        out.push_sql(", 2), ");
+        out.push_bind_param::<Text, _>(OrderStatus::Pending.as_str())?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&new.payment_method)?;
+        out.push_sql(" FROM reserved RETURNING ");
+        out.push_sql(ORDER_COLUMNS);
+        Ok(())
+    }
+}
+
+/// [`complete`]'s statement.
+struct CompleteStatement<'a> {
+    order_id: i64,
+    payment_reference: &'a str,
+}
+
+impl QueryId for CompleteStatement<'_> {
+    type QueryId = CompleteStatement<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for CompleteStatement<'_> {
+    type SqlType = Untyped;
+}
+
+impl RunQueryDsl<PgConnection> for CompleteStatement<'_> {}
+
+impl QueryFragment<Pg> for CompleteStatement<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("UPDATE orders SET order_status = ");
+        out.push_bind_param::<Text, _>(OrderStatus::Completed.as_str())?;
+        out.push_sql(", payment_reference = ");
+        out.push_bind_param::<Text, _>(&self.payment_reference)?;
+        out.push_sql(", updated_at = now() WHERE id = ");
+        out.push_bind_param::<BigInt, _>(&self.order_id)?;
+        out.push_sql(" AND order_status = ");
+        out.push_bind_param::<Text, _>(OrderStatus::Pending.as_str())?;
+        out.push_sql(" RETURNING ");
+        out.push_sql(ORDER_COLUMNS);
+        Ok(())
+    }
 }
 
 /// Fails a pending order and puts its stock back. `None` when it is no longer pending.

@@ -200,3 +200,40 @@ async fn without_the_database_stock_is_503_health_degraded_and_metrics_keep_thei
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_restock_while_the_database_is_down_is_503_and_restocks_work_once_it_returns() {
+    let pg = TestPostgres::start().unwrap();
+    let url = pg.create_database();
+    shop_db::run_migrations(&url).unwrap();
+    let app = spawn_app_on(url).await;
+    let restock = || {
+        app.request(
+            Method::POST,
+            "/stock/3/restock",
+            Some(json!({"quantity": 2})),
+        )
+    };
+    let (status, before) = restock().await;
+    assert_eq!(status, 200, "{before}");
+    pg.stop().unwrap();
+    let (status, body) = restock().await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"].is_string(), "{body}");
+    pg.restart().unwrap();
+    app.eventually(5, "restocking works again", || async {
+        restock().await.0 == 200
+    })
+    .await;
+    // The failed restock took nothing: the level is the first restock's plus the last one's.
+    let (_, stock) = app.get("/stock").await;
+    let level = stock
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["product_id"] == 3)
+        .unwrap()["stock_level"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(level, before["stock_level"].as_i64().unwrap() + 2);
+}
