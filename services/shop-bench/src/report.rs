@@ -9,6 +9,10 @@ use crate::{load::Measured, procs};
 /// Peak resident memory every service must stay under.
 pub const MEMORY_TARGET_MIB: f64 = 30.0;
 
+/// Names of the comparisons the ceiling line combines.
+pub const CATALOG_READ: &str = "catalog read";
+pub const MIDDLEWARE_COST: &str = "middleware cost";
+
 const README_BEGIN: &str = "<!-- bench:begin -->";
 const README_END: &str = "<!-- bench:end -->";
 
@@ -74,6 +78,20 @@ impl Comparison {
     pub fn met(&self) -> bool {
         self.ratio() >= self.target
     }
+}
+
+impl Side {
+    /// CPU time of all measured processes per request, in µs.
+    pub fn cpu_us_per_request(&self) -> f64 {
+        self.cpu.values().sum::<f64>() / self.measured.requests.max(1) as f64 * 1e6
+    }
+}
+
+/// The best ratio to pgbench any API could reach on this machine if it added nothing but one
+/// HTTP request through the services' endpoint stack to pgbench's whole transaction: everything
+/// shares the machine's cores, so rates go inversely with the CPU time a request costs.
+pub fn http_only_ceiling(pgbench_us: f64, http_us: f64) -> f64 {
+    pgbench_us / (pgbench_us + http_us)
 }
 
 /// A load without a baseline.
@@ -214,6 +232,22 @@ pub fn render(report: &Report) -> String {
         }
     }
 
+    let find = |name: &str| report.comparisons.iter().find(|c| c.name == name);
+    if let (Some(catalog), Some(middleware)) = (find(CATALOG_READ), find(MIDDLEWARE_COST)) {
+        let (pgbench_us, http_us) = (
+            catalog.baseline.cpu_us_per_request(),
+            middleware.subject.cpu_us_per_request(),
+        );
+        line("");
+        line(&format!(
+            "Ceiling for the catalog read on this machine: an API that added nothing but one HTTP \
+             request through the services' endpoint stack ({http_us:.1} µs of CPU, `/healthz` \
+             with request metrics) to pgbench's whole transaction ({pgbench_us:.1} µs) would reach \
+             at most **{:.2}** of pgbench's rate.",
+            http_only_ceiling(pgbench_us, http_us)
+        ));
+    }
+
     line("");
     line("Peak resident memory (`VmHWM`) over the whole run:");
     line("");
@@ -314,6 +348,39 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("| shop-api | 20.0 | ≤ 30 ✓ |"), "{text}");
+        assert!(
+            !text.contains("Ceiling"),
+            "needs the middleware run too: {text}"
+        );
+    }
+
+    #[test]
+    fn the_http_only_ceiling_combines_pgbench_and_the_middleware_run() {
+        let comparison = |name, subject_cpu, baseline_cpu| {
+            Comparison::new(
+                name,
+                "subject",
+                "baseline",
+                measured(100_000, 10.0),
+                BTreeMap::from([("probe", subject_cpu)]),
+                measured(100_000, 10.0),
+                BTreeMap::from([(procs::POSTGRES, baseline_cpu)]),
+                0.7,
+            )
+        };
+        // pgbench 2.4 s / 100,000 = 24 µs per transaction; HTTP 1.6 s / 100,000 = 16 µs.
+        let report = Report {
+            comparisons: vec![
+                comparison(CATALOG_READ, 8.0, 2.4),
+                comparison(MIDDLEWARE_COST, 1.6, 1.6),
+            ],
+            ..Report::default()
+        };
+        let text = render(&report);
+        assert!(
+            text.contains("(16.0 µs of CPU, `/healthz` with request metrics) to pgbench's whole transaction (24.0 µs) would reach at most **0.60** of pgbench's rate."),
+            "{text}"
+        );
     }
 
     #[test]

@@ -416,7 +416,7 @@ async fn catalog(ctx: &Harness<'_>, shop: &Shop) -> anyhow::Result<Comparison> {
         .pgbench("catalog-pgbench", &ctx.scripts.pgbench_catalog)
         .await?;
     Ok(Comparison::new(
-        "catalog read",
+        report::CATALOG_READ,
         "API `GET /products/:id`",
         "pgbench, the same SELECT",
         api.measured,
@@ -520,7 +520,7 @@ async fn middleware(
     let [(with_runs, with_cpu), (without_runs, without_cpu)] = runs;
     Ok((
         Comparison::new(
-            "middleware cost",
+            report::MIDDLEWARE_COST,
             "`/healthz`, with request metrics",
             "the same, without them",
             Measured::combine(&with_runs),
