@@ -140,6 +140,10 @@ impl Database {
     }
 
     /// Runs `query` with a pooled connection on the blocking pool.
+    ///
+    /// `query` must return every database failure as its `Err`, and refusals (no such row, not
+    /// enough stock) as values inside `Ok`: only after an `Err` is the connection pinged, and
+    /// dropped if PostgreSQL went away, so an `Ok(Err(..))` would put a dead connection back.
     pub async fn run<T, F>(&self, query: F) -> Result<T, DbError>
     where
         F: FnOnce(&mut PgConnection) -> diesel::QueryResult<T> + Send + 'static,
