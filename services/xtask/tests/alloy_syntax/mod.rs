@@ -78,9 +78,11 @@ fn tokenize(text: &str) -> Result<Vec<Located>, String> {
                             Some('\\') => value.push('\\'),
                             Some('n') => value.push('\n'),
                             Some('t') => value.push('\t'),
-                            other => return Err(format!(
+                            other => {
+                                return Err(format!(
                                 "line {line}: escape `\\{other:?}` not emitted by the generator"
-                            )),
+                            ))
+                            }
                         },
                         Some(c) => value.push(c),
                     }
