@@ -156,7 +156,7 @@ async fn every_line_is_in_exactly_one_file_across_many_rotations_under_load() {
         "{rotated} rotated files: raise KEEP so that none was deleted"
     );
     let mut seen: BTreeMap<(usize, usize), Vec<String>> = BTreeMap::new();
-    let mut last_seq = vec![None::<usize>; CLIENTS];
+    let mut last_seq = [None::<usize>; CLIENTS];
     let mut rotations: BTreeMap<String, usize> = BTreeMap::new();
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();

@@ -32,9 +32,13 @@ enum Stage {
     },
 }
 
+/// A component, its arguments, and its inner blocks with their arguments.
+type Allowed = (&'static str, &'static [&'static str], &'static [InnerBlock]);
+type InnerBlock = (&'static str, &'static [&'static str]);
+
 /// The components and arguments the generator may use: the ones whose reference pages were read
 /// (README, "Log pipeline"). Anything else is a failure here, not a surprise under Nix.
-const ALLOWED: [(&str, &[&str], &[(&str, &[&str])]); 3] = [
+const ALLOWED: [Allowed; 3] = [
     (
         "loki.source.file",
         &["targets", "forward_to"],

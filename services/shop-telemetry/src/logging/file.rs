@@ -145,7 +145,7 @@ pub fn files_oldest_first(dir: &Path, service: &str) -> Vec<PathBuf> {
             Some((index, entry.path()))
         })
         .collect();
-    rotated.sort_by(|a, b| b.0.cmp(&a.0));
+    rotated.sort_by_key(|(index, _)| std::cmp::Reverse(*index));
     let mut files: Vec<PathBuf> = rotated.into_iter().map(|(_, path)| path).collect();
     if live.exists() {
         files.push(live);
