@@ -236,6 +236,16 @@
             promtool check config ${prometheusConfig "fast"}
             touch $out
           '';
+
+          # The Alloy configuration the modules generate, checked by Alloy itself.
+          alloy-config = pkgs.runCommand "alertlab-alloy-config" {} ''
+            ${lib.getExe pkgs.grafana-alloy} validate ${pkgs.writeText "config.alloy" (shop.alloyConfig {
+              inherit (shop) services;
+              logDir = "/var/log/alertlab";
+              lokiUrl = "http://127.0.0.1:3100";
+            })}
+            touch $out
+          '';
         }
         // vmTests;
 

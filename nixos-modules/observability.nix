@@ -1,6 +1,6 @@
-# The observability stack of the lab: Prometheus scraping the shop, Loki with Promtail
-# shipping the shop's log files, Grafana with the provisioned data sources, dashboards
-# and alerting of ../grafana, and Mailpit as the SMTP sink.
+# The observability stack of the lab: Prometheus scraping the shop, Loki with Promtail or
+# Grafana Alloy shipping the shop's log files (`logShipper`), Grafana with the provisioned
+# data sources, dashboards and alerting of ../grafana, and Mailpit as the SMTP sink.
 {
   config,
   lib,
@@ -53,10 +53,50 @@
     httpListenPort = data.ports.promtail;
   }));
 
+  # Whether this host runs the shop, whose log files a shipper tails.
+  shipperDefault = shipper: shopEnabled && cfg.logShipper == shipper;
+
+  # The shippers and Loki are Go programs: a soft limit below MemoryMax makes the garbage
+  # collector work harder before the kernel's OOM killer would stop them.
+  goMemoryLimit = mib: {
+    serviceConfig.MemoryMax = "${toString mib}M";
+    environment.GOMEMLIMIT = "${toString (mib * 4 / 5)}MiB";
+  };
+
+  # Hardening of the shipper units (the old nixpkgs Promtail module's), except PrivateUsers:
+  # the log files are read through the shop's group, which a private user namespace would
+  # not map.
+  shipperHardening = {
+    CapabilityBoundingSet = "";
+    LockPersonality = true;
+    MemoryDenyWriteExecute = true;
+    NoNewPrivileges = true;
+    PrivateDevices = true;
+    PrivateMounts = true;
+    PrivateTmp = true;
+    ProtectClock = true;
+    ProtectControlGroups = true;
+    ProtectHome = true;
+    ProtectHostname = true;
+    ProtectKernelLogs = true;
+    ProtectKernelModules = true;
+    ProtectKernelTunables = true;
+    ProtectSystem = "strict";
+    RestrictAddressFamilies = ["AF_INET" "AF_INET6" "AF_UNIX"];
+    RestrictRealtime = true;
+    RestrictSUIDSGID = true;
+    SystemCallArchitectures = "native";
+    SystemCallFilter = lib.optional (!pkgs.stdenv.hostPlatform.isAarch64) "@system-service";
+    # A stop flushes the last batch when Loki answers (batches wait at most 1 s); while Loki
+    # is down the client would retry it for minutes (Promtail's and Alloy's default backoff,
+    # 10 retries up to 5 min), so systemd ends it after 10 s (SIGKILL).
+    TimeoutStopSec = 10;
+  };
+
   secretPath = types.nullOr types.externalPath;
 in {
   options.services.alertlab.observability = {
-    enable = lib.mkEnableOption "the alertlab observability stack (Prometheus, Loki, Promtail, Grafana, Mailpit)";
+    enable = lib.mkEnableOption "the alertlab observability stack (Prometheus, Loki, Grafana, Mailpit); the log shipper runs where the shop does";
 
     profile = mkOption {
       type = types.enum ["demo" "fast"];
@@ -94,25 +134,47 @@ in {
       };
     };
 
-    loki.listenAddress = mkOption {
-      type = types.str;
-      default = "127.0.0.1";
-      example = "0.0.0.0";
+    loki = {
+      listenAddress = mkOption {
+        type = types.str;
+        default = "127.0.0.1";
+        example = "0.0.0.0";
+        description = ''
+          Address Loki's HTTP API listens on (port ${toString data.ports.loki}), e.g. for a log
+          shipper on the shop's host (open the port in the firewall yourself). Its gRPC port
+          stays on 127.0.0.1.
+        '';
+      };
+      retention = mkOption {
+        type = types.strMatching "[0-9]+(h|d|w)";
+        default = "168h";
+        example = "720h";
+        description = ''
+          How long Loki keeps log lines (at least 24h): its compactor deletes older chunks
+          (`limits_config.retention_period`).
+        '';
+      };
+    };
+
+    logShipper = mkOption {
+      type = types.enum ["promtail" "alloy"];
+      default = "promtail";
       description = ''
-        Address Loki's HTTP API listens on (port ${toString data.ports.loki}), e.g. for a Promtail
-        on the shop's host (open the port in the firewall yourself). Its gRPC port stays on 127.0.0.1.
+        Which program ships the shop's log files to Loki on the host the shop runs on:
+        `promtail` (the seed's; end of life since March 2026, taken from the nixos-25.11 pin) or
+        `alloy` (Grafana Alloy from this nixpkgs). Both tail the same files with the same labels
+        and parsing (generated from one description, nixos-modules/lib/shop.json).
       '';
     };
 
     promtail = {
       enable = mkOption {
         type = types.bool;
-        default = cfg.enable;
-        defaultText = lib.literalExpression "config.services.alertlab.observability.enable";
+        default = shipperDefault "promtail";
+        defaultText = lib.literalExpression ''config.services.alertlab.shop.enable && config.services.alertlab.observability.logShipper == "promtail"'';
         description = ''
-          Run Promtail on this host. It tails the shop's log files, so it belongs on the shop's
-          host: with the stack on another host, enable it there alone and point `lokiUrl` at
-          that host's Loki.
+          Run Promtail on this host. It tails the shop's log files, so it runs where the shop
+          does: with the stack on another host, point `lokiUrl` at that host's Loki.
         '';
       };
       lokiUrl = mkOption {
@@ -126,6 +188,26 @@ in {
           nixos-26.05 no longer packages Promtail; the flake's `nixosModules` set this to the
           package of its nixos-25.11 pin.
         '';
+      };
+    };
+
+    alloy = {
+      enable = mkOption {
+        type = types.bool;
+        default = shipperDefault "alloy";
+        defaultText = lib.literalExpression ''config.services.alertlab.shop.enable && config.services.alertlab.observability.logShipper == "alloy"'';
+        description = ''
+          Run Grafana Alloy (`services.alloy`) on this host to ship the shop's log files; like
+          Promtail, it runs where the shop does. Its HTTP server (UI, metrics) listens on
+          127.0.0.1:${toString data.ports.alloy}.
+        '';
+      };
+      lokiUrl = mkOption {
+        type = types.str;
+        default = cfg.promtail.lokiUrl;
+        defaultText = lib.literalExpression "config.services.alertlab.observability.promtail.lokiUrl";
+        example = "http://monitor:3100";
+        description = "Base URL of the Loki that Alloy pushes to (Promtail's by default, so switching `logShipper` keeps the destination).";
       };
     };
 
@@ -207,6 +289,20 @@ in {
               rules_directory = "/var/lib/loki/rules";
             };
           };
+          # Retention by the compactor; the TSDB index period is 24h, as retention requires.
+          compactor = {
+            working_directory = "/var/lib/loki/compactor";
+            retention_enabled = true;
+            delete_request_store = "filesystem";
+          };
+          limits_config = {
+            retention_period = cfg.loki.retention;
+            # The lab writes about ten streams (service x level); the default is 5000.
+            max_global_streams_per_user = 1000;
+          };
+          # Replaying the WAL after a crash holds at most this much before flushing (default
+          # 4GB, more than the unit may use).
+          ingester.wal.replay_memory_ceiling = "256MB";
           schema_config.configs = [
             {
               from = "2024-01-01";
@@ -222,6 +318,10 @@ in {
           analytics.reporting_enabled = false;
         };
       };
+
+      # A single-node Loki of a lab: the WAL replay ceiling (256 MB) plus queries over a day
+      # of the shop's logs fit, with the rest of the demo VM's 4 GiB left to the others.
+      systemd.services.loki = goMemoryLimit 768;
 
       services.grafana = {
         enable = true;
@@ -292,42 +392,69 @@ in {
       };
       users.groups.alertlab-promtail = {};
 
-      systemd.services.alertlab-promtail = {
-        description = "Promtail shipping the alertlab shop logs to Loki";
-        wantedBy = ["multi-user.target"];
-        # The local Loki, when the stack runs here too.
-        wants = lokiUnit;
-        after = ["network.target"] ++ lokiUnit;
-        serviceConfig = {
-          ExecStart = "${cfg.promtail.package}/bin/promtail -config.file=${promtailConfig}";
-          User = "alertlab-promtail";
-          Group = "alertlab-promtail";
-          SupplementaryGroups = lib.optional shopEnabled shop.group;
-          StateDirectory = "alertlab-promtail";
-          Restart = "on-failure";
-          TimeoutStopSec = 10;
-          CapabilityBoundingSet = "";
-          LockPersonality = true;
-          MemoryDenyWriteExecute = true;
-          NoNewPrivileges = true;
-          PrivateDevices = true;
-          PrivateMounts = true;
-          PrivateTmp = true;
-          ProtectClock = true;
-          ProtectControlGroups = true;
-          ProtectHome = true;
-          ProtectHostname = true;
-          ProtectKernelLogs = true;
-          ProtectKernelModules = true;
-          ProtectKernelTunables = true;
-          ProtectSystem = "strict";
-          RestrictAddressFamilies = ["AF_INET" "AF_INET6" "AF_UNIX"];
-          RestrictRealtime = true;
-          RestrictSUIDSGID = true;
-          SystemCallArchitectures = "native";
-          SystemCallFilter = lib.optional (!pkgs.stdenv.hostPlatform.isAarch64) "@system-service";
-        };
-      };
+      # Four files, one batch in flight: tens of MiB; the cap stops a runaway.
+      systemd.services.alertlab-promtail = lib.mkMerge [
+        (goMemoryLimit 256)
+        {
+          description = "Promtail shipping the alertlab shop logs to Loki";
+          wantedBy = ["multi-user.target"];
+          # The local Loki, when the stack runs here too.
+          wants = lokiUnit;
+          after = ["network.target"] ++ lokiUnit;
+          serviceConfig =
+            shipperHardening
+            // {
+              ExecStart = "${cfg.promtail.package}/bin/promtail -config.file=${promtailConfig}";
+              User = "alertlab-promtail";
+              Group = "alertlab-promtail";
+              SupplementaryGroups = lib.optional shopEnabled shop.group;
+              # The positions file (/var/lib/alertlab-promtail/positions.yaml) survives restarts.
+              StateDirectory = "alertlab-promtail";
+              Restart = "on-failure";
+            };
+        }
+      ];
     })
+
+    (lib.mkIf cfg.alloy.enable {
+      # Grafana Alloy from this nixpkgs (services.alloy), its configuration in /etc so that a
+      # change reloads it (the module's reloadTriggers) instead of restarting it.
+      services.alloy = {
+        enable = true;
+        extraFlags = [
+          "--server.http.listen-addr=127.0.0.1:${toString data.ports.alloy}"
+          "--disable-reporting"
+        ];
+      };
+      environment.etc."alloy/config.alloy".text = data.alloyConfig {
+        services = shopServices;
+        inherit logDir;
+        inherit (cfg.alloy) lokiUrl;
+      };
+      # The Go runtime and its component graph take more than Promtail; still a cap well above
+      # what four tailed files need.
+      systemd.services.alloy = lib.mkMerge [
+        (goMemoryLimit 512)
+        {
+          wants = lokiUnit;
+          after = lokiUnit;
+          serviceConfig =
+            shipperHardening
+            // {
+              # The shop's log files, through its group; not the journal the module adds.
+              SupplementaryGroups = lib.mkForce (lib.optional shopEnabled shop.group);
+            };
+        }
+      ];
+    })
+
+    {
+      assertions = [
+        {
+          assertion = !(cfg.promtail.enable && cfg.alloy.enable);
+          message = "services.alertlab.observability: Promtail and Alloy would both ship the shop's logs (every line twice in Loki); set logShipper instead of enabling both.";
+        }
+      ];
+    }
   ];
 }

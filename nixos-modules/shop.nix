@@ -57,6 +57,10 @@
       "${cfg.listenAddress}:${toString cfg.ports.${service.name}}"
       "--log-dir"
       cfg.logDir
+      "--log-rotate-size"
+      cfg.logRotation.size
+      "--log-rotate-keep"
+      (toString cfg.logRotation.keep)
     ]
     ++ lib.optionals service.database ["--database-url" databaseUrl]
     ++ lib.optionals (service.name == "api") ["--payment-url" (url cfg.ports.payment)]
@@ -79,6 +83,8 @@
         // identity
         // {
           ExecStart = lib.escapeShellArgs ([(exe service.binary)] ++ serviceArgs service);
+          # `systemctl reload` rotates the log file now (the services rotate on SIGHUP).
+          ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
           LogsDirectory = logsDirectory;
           LogsDirectoryMode = "0750";
           UMask = "0027";
@@ -156,6 +162,26 @@ in {
       type = types.str;
       default = "/var/log/alertlab";
       description = "Directory of the services' JSON log files `<name>.log` (under /var/log).";
+    };
+
+    logRotation = {
+      size = mkOption {
+        type = types.strMatching "[0-9]+(B|KiB|MiB|GiB)?";
+        default = "10MiB";
+        description = ''
+          Size at which each service rotates its log file (`<name>.log` becomes `<name>.log.1`),
+          1KiB to 1GiB. The services rotate their own files (no logrotate), so that the log
+          shipper neither loses nor re-reads a line; `systemctl reload shop-<name>` rotates now.
+        '';
+      };
+      keep = mkOption {
+        type = types.ints.between 1 100;
+        default = 4;
+        description = ''
+          Rotated files kept per service (`<name>.log.1` to `.N`); older ones are deleted. The
+          log directory holds at most (keep + 1) x size per service: 50 MiB with the defaults.
+        '';
+      };
     };
 
     database.name = mkOption {

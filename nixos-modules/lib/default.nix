@@ -7,5 +7,6 @@ in
   shop
   // {
     prometheusScrapeConfigs = import ./prometheus-scrape-configs.nix;
-    promtailConfig = import ./promtail-config.nix;
+    promtailConfig = args: import ./promtail-config.nix ({inherit (shop) logShipping;} // args);
+    alloyConfig = args: import ./alloy-config.nix ({inherit (shop) logShipping;} // args);
   }

@@ -18,6 +18,7 @@ fn common() -> CommonArgs {
         log_level: log::LevelFilter::Off,
         enable_faults: false,
         fault_token_file: None,
+        log_rotation: Default::default(),
     }
 }
 

@@ -88,6 +88,7 @@ fn common_args(log_dir: &Path) -> CommonArgs {
         log_level: log::LevelFilter::Off,
         enable_faults: true,
         fault_token_file: None,
+        log_rotation: Default::default(),
     }
 }
 

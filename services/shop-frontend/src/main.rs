@@ -11,7 +11,7 @@ async fn main() -> ExitCode {
 async fn run(settings: Settings) -> anyhow::Result<()> {
     // Checked before the logger exists, so a bad setting is one plain line on stderr.
     settings.validate()?;
-    shop_telemetry::logging::init(SERVICE, &settings.common.log_dir, settings.common.log_level)?;
+    settings.common.init_logging(SERVICE)?;
     let api_url = settings.api_url.clone();
     let app = Application::build(settings).await?;
     log::info!(

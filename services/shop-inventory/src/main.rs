@@ -10,7 +10,7 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = cli.into_settings()?;
-    shop_telemetry::logging::init(SERVICE, &settings.common.log_dir, settings.common.log_level)?;
+    settings.common.init_logging(SERVICE)?;
     let app = Application::build(settings).await?;
     log::info!(event = "service_started", listen:% = app.local_addr(); "inventory service listening on {}", app.local_addr());
     app.run_until_stopped(shop_telemetry::shutdown::signal_received())

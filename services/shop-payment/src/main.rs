@@ -9,7 +9,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
-    shop_telemetry::logging::init(SERVICE, &settings.common.log_dir, settings.common.log_level)?;
+    settings.common.init_logging(SERVICE)?;
     let app = Application::build(settings).await?;
     log::info!(event = "service_started", listen:% = app.local_addr(); "payment service listening on {}", app.local_addr());
     app.run_until_stopped(shop_telemetry::shutdown::signal_received())

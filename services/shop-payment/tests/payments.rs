@@ -20,6 +20,7 @@ async fn spawn(decline_rate: f64) -> TestApp {
             log_level: log::LevelFilter::Off,
             enable_faults: true,
             fault_token_file: None,
+            log_rotation: Default::default(),
         },
     })
     .await

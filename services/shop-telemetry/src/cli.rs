@@ -5,6 +5,8 @@ use std::{fs, path::PathBuf};
 use clap::Args;
 use log::LevelFilter;
 
+use crate::logging::{self, LogSize, LoggingError, Rotation};
+
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
     /// Directory of the JSON-lines log file `<service>.log` (created if missing).
@@ -23,9 +25,59 @@ pub struct CommonArgs {
     /// File holding a bearer token that admits non-loopback clients to the fault API.
     #[arg(long, env = "FAULT_TOKEN_FILE")]
     pub fault_token_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub log_rotation: LogRotationArgs,
+}
+
+/// When the log file rotates (by size, and on SIGHUP) and how many rotated files are kept.
+#[derive(Debug, Clone, Args)]
+pub struct LogRotationArgs {
+    /// Size at which `<service>.log` rotates to `<service>.log.1`: bytes, or with a unit
+    /// (KiB, MiB, GiB), 1KiB to 1GiB.
+    #[arg(
+        long = "log-rotate-size",
+        env = "LOG_ROTATE_SIZE",
+        default_value = "10MiB"
+    )]
+    pub size: LogSize,
+
+    /// Rotated files kept (`<service>.log.1`, newest, to `.N`); older ones are deleted.
+    #[arg(long = "log-rotate-keep", env = "LOG_ROTATE_KEEP", default_value_t = Rotation::default().keep,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub keep: u32,
+}
+
+impl Default for LogRotationArgs {
+    fn default() -> Self {
+        let rotation = Rotation::default();
+        Self {
+            size: rotation.max_size,
+            keep: rotation.keep,
+        }
+    }
+}
+
+impl LogRotationArgs {
+    pub fn rotation(&self) -> Rotation {
+        Rotation {
+            max_size: self.size,
+            keep: self.keep,
+        }
+    }
 }
 
 impl CommonArgs {
+    /// Installs the service's logger with these settings ([`logging::init`]).
+    pub fn init_logging(&self, service: &'static str) -> Result<PathBuf, LoggingError> {
+        logging::init(
+            service,
+            &self.log_dir,
+            self.log_level,
+            self.log_rotation.rotation(),
+        )
+    }
+
     /// The fault API's token, read from `--fault-token-file`.
     pub fn fault_token(&self) -> Result<Option<String>, String> {
         let Some(path) = &self.fault_token_file else {

@@ -10,10 +10,25 @@ use std::process::{Child, Command, ExitStatus};
 /// # Panics
 /// When the signal cannot be sent or waiting fails.
 pub fn terminate(child: &mut Child) -> ExitStatus {
-    let sent = Command::new("sh")
-        .args(["-c", "kill -TERM \"$1\"", "sh", &child.id().to_string()])
-        .status()
-        .expect("run sh to send SIGTERM");
-    assert!(sent.success(), "could not send SIGTERM to {}", child.id());
+    send_signal(child.id(), "TERM");
     child.wait().expect("wait for the child")
+}
+
+/// Sends the signal named `signal` (`TERM`, `HUP`, ...) to process `pid`, with the shell's
+/// `kill` builtin (see [`terminate`]).
+///
+/// # Panics
+/// When the signal cannot be sent.
+pub fn send_signal(pid: u32, signal: &str) {
+    let sent = Command::new("sh")
+        .args([
+            "-c",
+            "kill -s \"$1\" \"$2\"",
+            "sh",
+            signal,
+            &pid.to_string(),
+        ])
+        .status()
+        .expect("run sh to send a signal");
+    assert!(sent.success(), "could not send SIG{signal} to {pid}");
 }

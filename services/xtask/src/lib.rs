@@ -120,7 +120,7 @@ const fn vm(what: &'static str, files: &'static [&'static str]) -> EvalCase {
 
 /// The nixos-eval evaluations of the NixOS modules: each module alone (switched on), the
 /// lab profile, `nixosConfigurations.example`, the VM tests' nodes and the `nix run` VM.
-pub const NIXOS_EVAL_CASES: [EvalCase; 11] = [
+pub const NIXOS_EVAL_CASES: [EvalCase; 14] = [
     host("shop module", &["nixos-modules/eval/shop.nix"]),
     host(
         "observability module",
@@ -155,6 +155,18 @@ pub const NIXOS_EVAL_CASES: [EvalCase; 11] = [
     host(
         "nix run VM (demo host with its vmVariant)",
         &["nixos-modules/eval/demo-vm.nix"],
+    ),
+    host(
+        "shop and stack, Promtail shipping, rotation and retention set",
+        &["nixos-modules/eval/logs-promtail.nix"],
+    ),
+    host(
+        "shop and stack, Alloy shipping",
+        &["nixos-modules/eval/logs-alloy.nix"],
+    ),
+    host(
+        "shop host alone, Alloy pushing to another host's Loki",
+        &["nixos-modules/eval/logs-alloy-shop-host.nix"],
     ),
 ];
 

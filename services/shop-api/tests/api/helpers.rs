@@ -21,6 +21,7 @@ pub fn common_args(enable_faults: bool) -> CommonArgs {
         log_level: log::LevelFilter::Off,
         enable_faults,
         fault_token_file: None,
+        log_rotation: Default::default(),
     }
 }
 

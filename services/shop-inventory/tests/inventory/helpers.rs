@@ -30,6 +30,7 @@ pub async fn spawn_app_on(database_url: String) -> TestApp {
             log_level: log::LevelFilter::Off,
             enable_faults: true,
             fault_token_file: None,
+            log_rotation: Default::default(),
         },
     })
     .await
