@@ -16,8 +16,7 @@ fn common() -> CommonArgs {
     CommonArgs {
         log_dir: PathBuf::from("logs"),
         log_level: log::LevelFilter::Off,
-        enable_faults: false,
-        fault_token_file: None,
+        ..CommonArgs::default()
     }
 }
 

@@ -132,8 +132,8 @@ pub struct Targets {
     )]
     pub traffic_url: String,
 
-    /// File holding the bearer token of the services' fault API (needed from other hosts than
-    /// localhost).
+    /// File holding the bearer token of the services' fault API; every fault request needs it
+    /// (on a host with the lab profile: /var/lib/alertlab-secrets/fault-token).
     #[arg(long, env = "LABCTL_FAULT_TOKEN_FILE", global = true)]
     pub fault_token_file: Option<PathBuf>,
 

@@ -30,8 +30,15 @@ fn unreachable_grafana_is_one_line() {
         &run(&["alerts", "--grafana-url", &url]),
         &format!("cannot reach Grafana at {url}: connection refused"),
     );
+    let token = shop_testkit::faults::fault_token_file();
     assert_one_line_error(
-        &run(&["verify", "--grafana-url", &url]),
+        &run(&[
+            "verify",
+            "--grafana-url",
+            &url,
+            "--fault-token-file",
+            token.to_str().unwrap(),
+        ]),
         &format!("cannot reach Grafana at {url}: connection refused"),
     );
 }
@@ -99,6 +106,8 @@ async fn wrong_grafana_credentials_are_one_line_for_every_grafana_command() {
         labctl()
             .args(["verify", "--grafana-url", &url, "--grafana-password-file"])
             .arg(&password)
+            .arg("--fault-token-file")
+            .arg(shop_testkit::faults::fault_token_file())
             .output()
             .unwrap()
     })
@@ -168,6 +177,8 @@ fn a_scenario_against_a_stopped_service_fails_and_says_so() {
         ])
         .args(["--grafana-url", &url, "--no-annotate", "--state-dir"])
         .arg(state.path())
+        .arg("--fault-token-file")
+        .arg(shop_testkit::faults::fault_token_file())
         .output()
         .unwrap();
     assert_one_line_error(

@@ -8,7 +8,11 @@ use std::process::Output;
 use common::{labctl, World};
 
 async fn run(world: &World, state: &std::path::Path, args: &[&str]) -> Output {
-    let mut all = world.targets();
+    run_with(world.targets(), state, args).await
+}
+
+async fn run_with(targets: Vec<String>, state: &std::path::Path, args: &[&str]) -> Output {
+    let mut all = targets;
     all.extend(args.iter().map(|s| s.to_string()));
     // The scenario options follow `scenario`.
     all.extend(["--state-dir".to_string(), state.display().to_string()]);
@@ -90,6 +94,38 @@ async fn a_detached_scenario_runs_in_the_background_until_stopped() {
         .as_str()
         .unwrap()
         .contains("it was stopped"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_fault_token_a_fault_scenario_is_refused_before_anything_is_done() {
+    let world = World::start("admin").await;
+    let state = tempfile::tempdir().unwrap();
+    let targets = world.targets_without_token();
+    let started = run_with(
+        targets.clone(),
+        state.path(),
+        &["scenario", "start", "payment-outage", "--for", "1m"],
+    )
+    .await;
+    common::assert_one_line_error(
+        &started,
+        "payment-outage set faults through the services' fault API, which requires its token: give the services' fault token with --fault-token-file FILE",
+    );
+    {
+        let s = world.state.lock().unwrap();
+        assert!(s.requests.is_empty(), "{:?}", s.requests);
+    }
+    // Reverting asks the services, which answer 401 without the token: labctl says why.
+    let stopped = run_with(
+        targets,
+        state.path(),
+        &["scenario", "stop", "latency-spike"],
+    )
+    .await;
+    common::assert_one_line_error(
+        &stopped,
+        "requires its token (HTTP 401): give the services' fault token with --fault-token-file",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,6 +11,7 @@ async fn main() -> ExitCode {
 async fn run(settings: Settings) -> anyhow::Result<()> {
     // Checked before the logger exists, so a bad setting is one plain line on stderr.
     settings.validate()?;
+    settings.common.validate().map_err(anyhow::Error::msg)?;
     shop_telemetry::logging::init(SERVICE, &settings.common.log_dir, settings.common.log_level)?;
     let api_url = settings.api_url.clone();
     let app = Application::build(settings).await?;

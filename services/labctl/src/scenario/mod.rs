@@ -111,6 +111,14 @@ impl Scenario {
             })
     }
 
+    /// Acts through the services' fault API (which always requires the token).
+    pub fn uses_fault_api(self) -> bool {
+        matches!(
+            self,
+            Self::ErrorBurst | Self::LatencySpike | Self::PaymentOutage | Self::StockDepletion
+        )
+    }
+
     pub fn description(self, options: &ScenarioOptions) -> String {
         match self {
             Self::ServiceDown => format!(
@@ -174,6 +182,26 @@ impl Env {
             grafana,
             quiet: false,
         })
+    }
+
+    /// Refuses, before anything is done, to run scenarios that set faults without the token.
+    pub fn require_fault_token(
+        &self,
+        scenarios: impl IntoIterator<Item = Scenario>,
+    ) -> anyhow::Result<()> {
+        let needing: Vec<&str> = scenarios
+            .into_iter()
+            .filter(|s| s.uses_fault_api())
+            .map(Scenario::name)
+            .collect();
+        if needing.is_empty() || self.faults.has_token() {
+            return Ok(());
+        }
+        Err(anyhow!(
+            "{} set faults through the services' fault API, which requires its token: {}",
+            needing.join(", "),
+            faults::TOKEN_HINT
+        ))
     }
 
     fn say(&self, scenario: Scenario, text: &str) {
@@ -595,6 +623,7 @@ pub async fn command(targets: &Targets, args: &ScenarioArgs) -> anyhow::Result<E
                 ));
             }
             let env = Env::new(targets, &args.options)?;
+            env.require_fault_token([scenario])?;
             if *detach {
                 state.detach(scenario, duration)?;
                 return Ok(ExitCode::SUCCESS);

@@ -170,6 +170,7 @@ async fn the_binary_logs_page_views_as_json_lines_and_stops_gracefully_on_sigter
     // The lab's latency spike: the API answers 1.5 s late; pages are slow, not failed.
     let response = reqwest::Client::new()
         .post(format!("{}/admin/faults", backend.api_address))
+        .header("authorization", shop_testkit::faults::fault_bearer())
         .json(&json!({"kind": "latency", "value": 1500, "duration_seconds": 60}))
         .send()
         .await

@@ -16,12 +16,14 @@ pub fn migrated_database() -> String {
     })
 }
 
+/// Quiet logs; with faults enabled, the test token ([`shop_testkit::faults`]).
 pub fn common_args(enable_faults: bool) -> CommonArgs {
     CommonArgs {
         log_dir: PathBuf::from("logs"),
         log_level: log::LevelFilter::Off,
         enable_faults,
-        fault_token_file: None,
+        fault_token_file: enable_faults.then(shop_testkit::faults::fault_token_file),
+        ..CommonArgs::default()
     }
 }
 
@@ -200,14 +202,27 @@ impl TestApp {
     }
 
     /// `GET path` expecting JSON.
+    /// Requests to the fault API carry its token; others go as they are.
+    fn with_fault_token(
+        &self,
+        request: reqwest::RequestBuilder,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        if path.starts_with("/admin/") {
+            request.header("authorization", shop_testkit::faults::fault_bearer())
+        } else {
+            request
+        }
+    }
+
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
-        decode(self.client.get(self.url(path)).send().await.unwrap()).await
+        let request = self.with_fault_token(self.client.get(self.url(path)), path);
+        decode(request.send().await.unwrap()).await
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
         decode(
-            self.client
-                .post(self.url(path))
+            self.with_fault_token(self.client.post(self.url(path)), path)
                 .json(body)
                 .send()
                 .await

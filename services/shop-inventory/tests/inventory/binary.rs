@@ -31,6 +31,8 @@ async fn depleting_a_product_logs_low_and_critical_stock_then_its_replenishment(
             "1",
             "--enable-faults",
         ])
+        .arg("--fault-token-file")
+        .arg(shop_testkit::faults::fault_token_file())
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .arg("--log-dir")
         .arg(&logs)
@@ -46,6 +48,7 @@ async fn depleting_a_product_logs_low_and_critical_stock_then_its_replenishment(
     }
     client
         .post(format!("{base}/admin/faults"))
+        .header("authorization", shop_testkit::faults::fault_bearer())
         .json(&json!({"kind": "restock_paused", "duration_seconds": 3}))
         .send()
         .await
