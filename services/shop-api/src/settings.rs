@@ -34,8 +34,9 @@ pub struct MigrateArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Address and port to listen on.
-    #[arg(long, env = "LISTEN", default_value = "0.0.0.0:8080")]
+    /// Address and port to listen on: loopback unless told otherwise (e.g. `0.0.0.0:<port>`
+    /// to serve other hosts).
+    #[arg(long, env = "LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
     /// PostgreSQL URL, e.g. postgres:///shop?host=/run/postgresql

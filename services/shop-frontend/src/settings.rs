@@ -12,8 +12,9 @@ pub const MAX_SESSION_TIMEOUT: u64 = 7 * 24 * 60 * 60;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "shop-frontend", version, about)]
 pub struct Settings {
-    /// Address and port to listen on.
-    #[arg(long, env = "LISTEN", default_value = "0.0.0.0:8081")]
+    /// Address and port to listen on: loopback unless told otherwise (e.g. `0.0.0.0:<port>`
+    /// to serve other hosts).
+    #[arg(long, env = "LISTEN", default_value = "127.0.0.1:8081")]
     pub listen: SocketAddr,
 
     /// Base URL of the API service (http or https).
@@ -82,6 +83,7 @@ mod tests {
     fn defaults_follow_the_run_contract() {
         let s = Settings::try_parse_from(["shop-frontend"]).unwrap();
         assert_eq!(s.listen.port(), crate::DEFAULT_PORT);
+        assert!(s.listen.ip().is_loopback(), "{}", s.listen);
         assert_eq!(s.api_url, "http://127.0.0.1:8080");
         assert_eq!((s.api_timeout, s.session_timeout), (10, 1800));
         s.validate().unwrap();
