@@ -97,6 +97,8 @@ pub struct Targets {
         long,
         env = "LABCTL_DATABASE_URL",
         default_value = "postgres://grafana_ro@127.0.0.1:5432/shop",
+        // It may hold a password: `--help` must not print it.
+        hide_env_values = true,
         global = true
     )]
     pub database_url: String,

@@ -186,3 +186,24 @@ fn a_scenario_against_a_stopped_service_fails_and_says_so() {
         &format!("scenario error-burst could not start: cannot reach the frontend service at {url}: connection refused"),
     );
 }
+
+#[test]
+fn help_does_not_print_the_database_password_from_the_environment() {
+    for args in [&["--help"][..], &["check", "--help"]] {
+        let output = labctl()
+            .args(args)
+            .env(
+                "LABCTL_DATABASE_URL",
+                "postgres://grafana_ro:hunter2@db.example/shop",
+            )
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{args:?}");
+        assert!(
+            help.contains("[env: LABCTL_DATABASE_URL]"),
+            "{args:?}: {help}"
+        );
+        assert!(!help.contains("hunter2"), "{args:?}: {help}");
+    }
+}

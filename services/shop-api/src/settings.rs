@@ -28,7 +28,7 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct MigrateArgs {
     /// PostgreSQL URL, e.g. postgres:///shop?host=/run/postgresql
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
 }
 
@@ -40,7 +40,7 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
 
     /// PostgreSQL URL, e.g. postgres:///shop?host=/run/postgresql
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
     /// Base URL of the payment service.

@@ -13,7 +13,7 @@ pub struct Cli {
     pub listen: SocketAddr,
 
     /// PostgreSQL URL, e.g. postgres:///shop?host=/run/postgresql
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
     /// Seconds between stock refreshes (gauges, stock events, restocking).

@@ -102,6 +102,21 @@ fn bad_settings_are_one_clear_error_and_a_non_zero_exit() {
 }
 
 #[test]
+fn help_does_not_print_the_database_password_from_the_environment() {
+    for args in [&["--help"][..], &["migrate", "--help"]] {
+        let output = Command::new(BINARY)
+            .args(args)
+            .env("DATABASE_URL", "postgres://shop:hunter2@db.example/shop")
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{args:?}");
+        assert!(help.contains("[env: DATABASE_URL]"), "{args:?}: {help}");
+        assert!(!help.contains("hunter2"), "{args:?}: {help}");
+    }
+}
+
+#[test]
 fn enabling_faults_without_a_token_file_is_one_line_and_exit_status_1() {
     let logs = tempfile_dir();
     let output = Command::new(BINARY)
