@@ -55,6 +55,7 @@ async fn start_shop(database_url: &str) -> Vec<String> {
         api_url: api_url.clone(),
         api_timeout: 10,
         session_timeout: 1800,
+        max_sessions: shop_frontend::MAX_SESSIONS,
         common: common(),
     })
     .await

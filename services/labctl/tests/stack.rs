@@ -380,6 +380,7 @@ async fn every_promql_and_sql_rule_goes_false_true_false() {
         api_url: format!("http://{api_addr}"),
         api_timeout: 10,
         session_timeout: 1800,
+        max_sessions: shop_frontend::MAX_SESSIONS,
         common: common_args(&logs),
     })
     .await

@@ -30,6 +30,16 @@ pub struct Settings {
     #[arg(long, env = "SESSION_TIMEOUT", default_value_t = 1800)]
     pub session_timeout: u64,
 
+    /// Most sessions (carts) held at once; when that many are live, a new cart is refused
+    /// with 503 until some expire. A session is made only when a cart is first written.
+    #[arg(
+        long,
+        env = "MAX_SESSIONS",
+        default_value_t = crate::MAX_SESSIONS,
+        value_parser = clap::value_parser!(u32).range(1..=100_000)
+    )]
+    pub max_sessions: u32,
+
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -86,6 +96,7 @@ mod tests {
         assert!(s.listen.ip().is_loopback(), "{}", s.listen);
         assert_eq!(s.api_url, "http://127.0.0.1:8080");
         assert_eq!((s.api_timeout, s.session_timeout), (10, 1800));
+        assert_eq!(s.max_sessions, crate::MAX_SESSIONS);
         s.validate().unwrap();
     }
 

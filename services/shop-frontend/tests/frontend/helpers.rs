@@ -102,6 +102,7 @@ pub struct Options {
     /// Point the frontend at an API that is not there.
     pub api_down: bool,
     pub session_timeout: u64,
+    pub max_sessions: u32,
     pub api_timeout: u64,
     pub enable_faults: bool,
 }
@@ -112,6 +113,7 @@ impl Default for Options {
             decline_rate: 0.0,
             api_down: false,
             session_timeout: 1800,
+            max_sessions: shop_frontend::MAX_SESSIONS,
             api_timeout: 5,
             enable_faults: true,
         }
@@ -150,6 +152,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         api_url,
         api_timeout: options.api_timeout,
         session_timeout: options.session_timeout,
+        max_sessions: options.max_sessions,
         common: common_args(options.enable_faults),
     })
     .await
