@@ -220,8 +220,9 @@ pub enum ScenarioAction {
 /// How scenarios act on the lab.
 #[derive(Debug, Clone, Args)]
 pub struct ScenarioOptions {
-    /// Directory of the running scenarios' state and log files
-    /// (default: $XDG_RUNTIME_DIR/labctl, else /tmp/labctl-<uid>).
+    /// Directory of the running scenarios' state and log files (default:
+    /// $XDG_RUNTIME_DIR/labctl, else /run/user/<uid>/labctl, else <tmp>/labctl-<uid>); it must
+    /// be this user's and mode 0700 (created so when missing).
     #[arg(long, env = "LABCTL_STATE_DIR", global = true)]
     pub state_dir: Option<PathBuf>,
 

@@ -164,7 +164,7 @@ fn bad_flags_and_files_are_named() {
 #[test]
 fn a_scenario_against_a_stopped_service_fails_and_says_so() {
     let url = format!("http://127.0.0.1:{}", closed_port());
-    let state = tempfile::tempdir().unwrap();
+    let state = common::private_dir();
     let out = labctl()
         .args([
             "scenario",

@@ -614,7 +614,7 @@ pub async fn command(targets: &Targets, args: &ScenarioArgs) -> anyhow::Result<E
             if duration > Duration::from_secs(86_400) {
                 return Err(anyhow!("--for must be at most 24h"));
             }
-            if let Some(running) = state.running(scenario) {
+            if let Some(running) = state.running(scenario)? {
                 return Err(anyhow!(
                     "scenario {} is already running (pid {}); stop it first with `labctl scenario stop {}`",
                     scenario.name(),
@@ -666,7 +666,7 @@ pub async fn command(targets: &Targets, args: &ScenarioArgs) -> anyhow::Result<E
 
 /// Stops a scenario: signals the process running it, or reverts directly.
 pub async fn stop(env: &Env, state: &StateDir, scenario: Scenario) -> anyhow::Result<String> {
-    if let Some(running) = state.running(scenario) {
+    if let Some(running) = state.running(scenario)? {
         state.terminate(&running, Duration::from_secs(60)).await?;
         return Ok(format!(
             "stopped the labctl process running it (pid {}), which reverted it",

@@ -38,6 +38,15 @@ pub fn fixture(name: &str) -> String {
     .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
 }
 
+/// A new directory only this user can use, as labctl requires of its state directory.
+pub fn private_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .permissions(fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .unwrap()
+}
+
 /// A port nothing listens on.
 pub fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
