@@ -350,4 +350,18 @@ pub struct SinkArgs {
     /// Directory of notifications.jsonl (created if missing).
     #[arg(long, env = "LABCTL_SINK_DATA_DIR", default_value = "sink-data")]
     pub data_dir: PathBuf,
+
+    /// File holding the token every notification must present as
+    /// `Authorization: Bearer <token>` (Grafana's contact point sends it). Required.
+    #[arg(long, env = "LABCTL_SINK_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// Most notifications kept; the oldest are forgotten first.
+    #[arg(
+        long,
+        env = "LABCTL_SINK_MAX_NOTIFICATIONS",
+        default_value_t = 10_000,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000)
+    )]
+    pub max_notifications: usize,
 }
