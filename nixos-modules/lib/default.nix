@@ -6,6 +6,8 @@ let
 in
   shop
   // {
+    adminAllowedHosts = import ./admin-allowed-hosts.nix;
     prometheusScrapeConfigs = import ./prometheus-scrape-configs.nix;
     promtailConfig = import ./promtail-config.nix;
+    unitHardening = import ./unit-hardening.nix;
   }
