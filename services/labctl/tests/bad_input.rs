@@ -145,9 +145,20 @@ fn bad_flags_and_files_are_named() {
         &run(&["check", "--database-url", "mysql://nope"]),
         "--database-url is not a PostgreSQL URL",
     );
+    let token = shop_testkit::faults::fault_token_file();
     assert_one_line_error(
-        &run(&["sink", "--data-dir", "/proc/labctl-sink"]),
+        &run(&[
+            "sink",
+            "--data-dir",
+            "/proc/labctl-sink",
+            "--token-file",
+            token.to_str().unwrap(),
+        ]),
         "cannot create --data-dir /proc/labctl-sink",
+    );
+    assert_one_line_error(
+        &run(&["sink", "--token-file", missing]),
+        "cannot read --token-file /nonexistent/labctl-password",
     );
     assert_one_line_error(
         &run(&[
