@@ -7,6 +7,7 @@
   lib,
   ...
 }: let
+  data = import ./lib;
   cfg = config.services.alertlab.lab;
   secretsDir = "/var/lib/alertlab-secrets";
   secrets = ["grafana-admin-password" "grafana-secret-key" "grafana-ro-password" "fault-token"];
@@ -56,13 +57,21 @@ in {
         # Every unit that reads one of the secrets.
         before = consumers;
         requiredBy = consumers;
-        serviceConfig = {
-          Type = "oneshot";
-          RemainAfterExit = true;
-          StateDirectory = "alertlab-secrets";
-          StateDirectoryMode = "0700";
-          UMask = "0077";
-        };
+        # It runs as root and only writes random bytes to its own directory: no network, no
+        # devices but the pseudo ones (/dev/urandom), no other writable path, no capabilities
+        # outside its user namespace. Not RemoveIPC: as root it would touch every root process'
+        # IPC objects.
+        serviceConfig =
+          data.unitHardening.withoutIPCRemoval
+          // data.unitHardening.noNetwork
+          // {
+            Type = "oneshot";
+            RemainAfterExit = true;
+            StateDirectory = "alertlab-secrets";
+            StateDirectoryMode = "0700";
+            UMask = "0077";
+            RestrictAddressFamilies = "none";
+          };
         script =
           lib.concatMapStrings (name: ''
             if [ ! -s ${secret name} ]; then

@@ -19,6 +19,16 @@
   shopServices = map (service: service // {port = lib.attrByPath [service.name] service.port shopPorts;}) data.services;
   logDir = lib.attrByPath ["logDir"] "/var/log/alertlab" shop;
 
+  # The webhook sink on this host (the shop module's), which requires a token of Grafana.
+  sink = lib.attrByPath ["webhookSink"] {} shop;
+  sinkEnabled = sink.enable or false;
+  sinkTokenGenerated = sinkEnabled && (sink.tokenFile or null) == null;
+  sinkTokenFile =
+    if sinkTokenGenerated
+    then data.generatedSinkTokenFile
+    else sink.tokenFile or null;
+  sinkTokenUnit = lib.optional sinkTokenGenerated "alertlab-sink-token.service";
+
   profile = data.profiles.${cfg.profile};
   lokiUnit = lib.optional cfg.enable "loki.service";
   loopback = port: "127.0.0.1:${toString port}";
@@ -43,6 +53,19 @@
           }
         else datasource)
       file.datasources;
+    };
+
+  # The webhook contact point presents the sink's token (`Authorization: Bearer`).
+  contactPoints = let
+    file = readJSON ../grafana/contact-points.json;
+    withToken = receiver:
+      if receiver.type == "webhook" && sinkEnabled
+      then receiver // {settings = receiver.settings // {authorization_credentials = credential "sink-token";};}
+      else receiver;
+  in
+    file
+    // {
+      contactPoints = map (point: point // {receivers = map withToken point.receivers;}) file.contactPoints;
     };
 
   promtailConfig = pkgs.writeText "alertlab-promtail.json" (builtins.toJSON (data.promtailConfig {
@@ -359,7 +382,7 @@ in {
               rules = readJSON ../grafana/alert-rules.json;
               inherit (cfg) profile;
             };
-            contactPoints.settings = readJSON ../grafana/contact-points.json;
+            contactPoints.settings = contactPoints;
             policies.settings = readJSON ../grafana/policies.json;
             templates.settings = readJSON ../grafana/templates.json;
           };
@@ -367,12 +390,13 @@ in {
       };
 
       systemd.services.grafana = {
-        wants = readOnlyRoleUnit;
-        after = readOnlyRoleUnit;
+        wants = readOnlyRoleUnit ++ sinkTokenUnit;
+        after = readOnlyRoleUnit ++ sinkTokenUnit;
         serviceConfig.LoadCredential = lib.concatLists (lib.mapAttrsToList (name: file: lib.optional (file != null) "${name}:${file}") {
           admin-password = cfg.grafana.adminPasswordFile;
           secret-key = cfg.grafana.secretKeyFile;
           postgres-password = cfg.grafana.postgresPasswordFile;
+          sink-token = sinkTokenFile;
         });
       };
 

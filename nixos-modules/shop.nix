@@ -16,33 +16,31 @@
   databaseUrl = "postgres:///${cfg.database.name}?host=/run/postgresql";
   url = port: "http://127.0.0.1:${toString port}";
 
-  # Hardening as nixpkgs' own service modules do it (grafana, prometheus, attic).
-  hardening = {
-    CapabilityBoundingSet = [""];
-    DeviceAllow = [""];
-    LockPersonality = true;
-    MemoryDenyWriteExecute = true;
-    NoNewPrivileges = true;
-    PrivateDevices = true;
-    PrivateTmp = true;
-    ProcSubset = "pid";
-    ProtectClock = true;
-    ProtectControlGroups = true;
-    ProtectHome = true;
-    ProtectHostname = true;
-    ProtectKernelLogs = true;
-    ProtectKernelModules = true;
-    ProtectKernelTunables = true;
-    ProtectProc = "invisible";
-    ProtectSystem = "strict";
-    RemoveIPC = true;
-    RestrictAddressFamilies = ["AF_INET" "AF_INET6" "AF_UNIX"];
-    RestrictNamespaces = true;
-    RestrictRealtime = true;
-    RestrictSUIDSGID = true;
-    SystemCallArchitectures = "native";
-    SystemCallFilter = ["@system-service" "~@privileged"];
+  # The sandboxing of every unit here: nixos-modules/lib/unit-hardening.nix.
+  hardening = data.unitHardening.service;
+  inherit (data.unitHardening) noNetwork;
+
+  # Each service holds at most this many client connections (--max-connections); the
+  # open-file limit leaves room above it for the database pool, calls to other services and
+  # the log file.
+  maxConnections = 512;
+  openFiles = 4 * maxConnections;
+
+  # Who may exchange packets with the four services besides loopback (IPAddressAllow).
+  serviceClients = ["localhost"] ++ cfg.allowedNetworks;
+
+  # What the fault API answers to besides loopback names (--admin-allowed-hosts).
+  adminAllowedHosts = data.adminAllowedHosts {
+    inherit (config.networking) hostName domain interfaces;
+    inherit (cfg) listenAddress;
   };
+
+  # Grafana's webhook contact point presents this token to the sink.
+  generatedSinkToken = data.generatedSinkTokenFile;
+  sinkTokenFile =
+    if cfg.webhookSink.tokenFile != null
+    then cfg.webhookSink.tokenFile
+    else generatedSinkToken;
 
   # The static user and group every shop unit runs as: the log shipper reads the log
   # directory through the group (a DynamicUser's logs directory is root-only).
@@ -61,13 +59,17 @@
       cfg.logRotation.size
       "--log-rotate-keep"
       (toString cfg.logRotation.keep)
+      "--max-connections"
+      (toString maxConnections)
     ]
     ++ lib.optionals service.database ["--database-url" databaseUrl]
     ++ lib.optionals (service.name == "api") ["--payment-url" (url cfg.ports.payment)]
     ++ lib.optionals (service.name == "frontend") ["--api-url" (url cfg.ports.api)]
     ++ lib.optionals (service.name == "inventory") ["--refresh-interval" (toString cfg.inventoryRefreshInterval)]
-    ++ lib.optionals cfg.faults.enable ["--enable-faults"]
-    ++ lib.optionals (cfg.faults.tokenFile != null) ["--fault-token-file" "%d/fault-token"];
+    ++ lib.optionals cfg.faults.enable (
+      ["--enable-faults" "--fault-token-file" "%d/fault-token"]
+      ++ lib.optionals (adminAllowedHosts != []) ["--admin-allowed-hosts" (lib.concatStringsSep "," adminAllowedHosts)]
+    );
 
   dbUnits = ["postgresql.target" "alertlab-migrate.service"];
 
@@ -90,7 +92,10 @@
           UMask = "0027";
           Restart = "on-failure";
           RestartSec = 2;
-          LoadCredential = lib.optionals (cfg.faults.tokenFile != null) ["fault-token:${cfg.faults.tokenFile}"];
+          # (Without a token file the module's assertion fails the build.)
+          LoadCredential = lib.optionals (cfg.faults.enable && cfg.faults.tokenFile != null) ["fault-token:${cfg.faults.tokenFile}"];
+          IPAddressAllow = serviceClients;
+          LimitNOFILE = openFiles;
         };
     };
   };
@@ -141,6 +146,22 @@ in {
       type = types.bool;
       default = false;
       description = "Open the four services' ports in the firewall (set `listenAddress` too).";
+    };
+
+    allowedNetworks = mkOption {
+      type = types.listOf types.str;
+      default =
+        if lib.elem cfg.listenAddress ["127.0.0.1" "::1" "localhost"]
+        then []
+        else ["any"];
+      defaultText = lib.literalExpression ''if listenAddress is loopback then [ ] else [ "any" ]'';
+      example = ["192.168.1.0/24"];
+      description = ''
+        Networks besides loopback that may exchange IP packets with the four services (systemd's
+        `IPAddressAllow`; everything else is denied with `IPAddressDeny=any`): addresses with an
+        optional prefix length, or `any`, `link-local`, `multicast`. Give the networks of the
+        hosts that scrape or call the services when `listenAddress` is not loopback.
+      '';
     };
 
     user = mkOption {
@@ -206,7 +227,11 @@ in {
         type = secretPath;
         default = null;
         example = "/run/secrets/alertlab-fault-token";
-        description = "File with a bearer token that allows fault API calls from other hosts than localhost.";
+        description = ''
+          File with the bearer token every fault API request must present, from loopback too
+          (required with `faults.enable`). The API also answers only requests addressed to this
+          host's name, FQDN, static addresses or loopback, and none made by a web page.
+        '';
       };
     };
 
@@ -255,6 +280,16 @@ in {
           (`enable` alone), on the host of the Grafana it receives from.
         '';
       };
+      tokenFile = mkOption {
+        type = secretPath;
+        default = null;
+        example = "/run/secrets/alertlab-sink-token";
+        description = ''
+          File with the token the sink requires of every notification
+          (`Authorization: Bearer`), which this host's Grafana presents. `null`: generated on
+          first boot as /var/lib/alertlab-sink-token/token (root-only).
+        '';
+      };
     };
   };
 
@@ -277,6 +312,10 @@ in {
           {
             assertion = cfg.grafanaReadOnly.enable -> cfg.grafanaReadOnly.passwordFile != null;
             message = "services.alertlab.shop.grafanaReadOnly.passwordFile must be set when grafanaReadOnly.enable is true.";
+          }
+          {
+            assertion = cfg.faults.enable -> cfg.faults.tokenFile != null;
+            message = "services.alertlab.shop.faults.tokenFile must be set when faults.enable is true: the fault API requires its token on every request.";
           }
         ];
 
@@ -312,6 +351,7 @@ in {
               requires = ["postgresql.target"];
               serviceConfig =
                 hardening
+                // noNetwork
                 // identity
                 // {
                   Type = "oneshot";
@@ -331,25 +371,29 @@ in {
           wantedBy = ["multi-user.target"];
           after = ["postgresql.target" "alertlab-migrate.service"];
           requires = ["postgresql.target" "alertlab-migrate.service"];
-          serviceConfig = {
-            Type = "oneshot";
-            RemainAfterExit = true;
-            User = config.services.postgresql.superUser;
-            LoadCredential = ["password:${cfg.grafanaReadOnly.passwordFile}"];
-            ExecStart = lib.escapeShellArgs [
-              "${config.services.postgresql.package}/bin/psql"
-              "--no-psqlrc"
-              "--quiet"
-              "--dbname"
-              cfg.database.name
-              "--file"
-              grafanaRoleScript
-            ];
-            PrivateTmp = true;
-            ProtectHome = true;
-            ProtectSystem = "strict";
-            NoNewPrivileges = true;
-          };
+          # It runs as the PostgreSQL superuser, so everything else is taken away: no network
+          # (psql reaches the server through its socket file), no devices, no writes outside
+          # its private /tmp. Not RemoveIPC: it would remove the server's own shared memory,
+          # which belongs to the same user, when this unit stops.
+          serviceConfig =
+            data.unitHardening.withoutIPCRemoval
+            // noNetwork
+            // {
+              Type = "oneshot";
+              RemainAfterExit = true;
+              User = config.services.postgresql.superUser;
+              LoadCredential = ["password:${cfg.grafanaReadOnly.passwordFile}"];
+              ExecStart = lib.escapeShellArgs [
+                "${config.services.postgresql.package}/bin/psql"
+                "--no-psqlrc"
+                "--quiet"
+                "--dbname"
+                cfg.database.name
+                "--file"
+                grafanaRoleScript
+              ];
+              UMask = "0077";
+            };
         };
       })
 
@@ -387,34 +431,68 @@ in {
               ];
               Restart = "on-failure";
               RestartSec = 5;
+              # The shop's services and its own control endpoint, all on 127.0.0.1.
+              IPAddressAllow = "localhost";
             };
         };
       })
     ]))
 
     (lib.mkIf cfg.webhookSink.enable {
-      systemd.services.alertlab-sink = {
-        description = "alertlab webhook sink (labctl sink)";
-        wantedBy = ["multi-user.target"];
-        after = ["network.target"];
-        serviceConfig =
-          hardening
-          // {
-            # Its own transient user: the sink runs without the shop's user too.
-            DynamicUser = true;
-            ExecStart = lib.escapeShellArgs [
-              (exe "labctl")
-              "sink"
-              "--listen"
-              "127.0.0.1:${toString cfg.webhookSink.port}"
-              "--data-dir"
-              "/var/lib/alertlab-sink"
-            ];
-            StateDirectory = "alertlab-sink";
-            Restart = "on-failure";
-            RestartSec = 2;
+      systemd.services =
+        {
+          alertlab-sink = {
+            description = "alertlab webhook sink (labctl sink)";
+            wantedBy = ["multi-user.target"];
+            after = ["network.target"] ++ lib.optional (cfg.webhookSink.tokenFile == null) "alertlab-sink-token.service";
+            requires = lib.optional (cfg.webhookSink.tokenFile == null) "alertlab-sink-token.service";
+            serviceConfig =
+              hardening
+              // {
+                # Its own transient user: the sink runs without the shop's user too.
+                DynamicUser = true;
+                ExecStart = lib.escapeShellArgs [
+                  (exe "labctl")
+                  "sink"
+                  "--listen"
+                  "127.0.0.1:${toString cfg.webhookSink.port}"
+                  "--data-dir"
+                  "/var/lib/alertlab-sink"
+                  "--token-file"
+                  "%d/token"
+                ];
+                LoadCredential = ["token:${sinkTokenFile}"];
+                StateDirectory = "alertlab-sink";
+                Restart = "on-failure";
+                RestartSec = 2;
+                # Grafana on this host posts to it, labctl verify reads it: loopback only.
+                IPAddressAllow = "localhost";
+                LimitNOFILE = openFiles;
+              };
           };
-      };
+        }
+        // lib.optionalAttrs (cfg.webhookSink.tokenFile == null) {
+          # The token shared by the sink and this host's Grafana, made once.
+          alertlab-sink-token = {
+            description = "alertlab webhook sink token (generated once)";
+            serviceConfig =
+              hardening
+              // noNetwork
+              // {
+                Type = "oneshot";
+                RemainAfterExit = true;
+                StateDirectory = "alertlab-sink-token";
+                StateDirectoryMode = "0700";
+                UMask = "0077";
+                RestrictAddressFamilies = "none";
+              };
+            script = ''
+              if [ ! -s ${generatedSinkToken} ]; then
+                head -c 48 /dev/urandom | base64 | tr -d '/+=\n' | head -c 32 > ${generatedSinkToken}
+              fi
+            '';
+          };
+        };
     })
   ];
 }

@@ -6,7 +6,9 @@ let
 in
   shop
   // {
+    adminAllowedHosts = import ./admin-allowed-hosts.nix;
     prometheusScrapeConfigs = import ./prometheus-scrape-configs.nix;
     promtailConfig = args: import ./promtail-config.nix ({inherit (shop) logShipping;} // args);
     alloyConfig = args: import ./alloy-config.nix ({inherit (shop) logShipping;} // args);
+    unitHardening = import ./unit-hardening.nix;
   }

@@ -16,9 +16,7 @@ fn common() -> CommonArgs {
     CommonArgs {
         log_dir: PathBuf::from("logs"),
         log_level: log::LevelFilter::Off,
-        enable_faults: false,
-        fault_token_file: None,
-        log_rotation: Default::default(),
+        ..CommonArgs::default()
     }
 }
 
@@ -57,6 +55,7 @@ async fn start_shop(database_url: &str) -> Vec<String> {
         api_url: api_url.clone(),
         api_timeout: 10,
         session_timeout: 1800,
+        max_sessions: shop_frontend::MAX_SESSIONS,
         common: common(),
     })
     .await

@@ -97,6 +97,8 @@ pub struct Targets {
         long,
         env = "LABCTL_DATABASE_URL",
         default_value = "postgres://grafana_ro@127.0.0.1:5432/shop",
+        // It may hold a password: `--help` must not print it.
+        hide_env_values = true,
         global = true
     )]
     pub database_url: String,
@@ -132,8 +134,8 @@ pub struct Targets {
     )]
     pub traffic_url: String,
 
-    /// File holding the bearer token of the services' fault API (needed from other hosts than
-    /// localhost).
+    /// File holding the bearer token of the services' fault API; every fault request needs it
+    /// (on a host with the lab profile: /var/lib/alertlab-secrets/fault-token).
     #[arg(long, env = "LABCTL_FAULT_TOKEN_FILE", global = true)]
     pub fault_token_file: Option<PathBuf>,
 
@@ -218,8 +220,9 @@ pub enum ScenarioAction {
 /// How scenarios act on the lab.
 #[derive(Debug, Clone, Args)]
 pub struct ScenarioOptions {
-    /// Directory of the running scenarios' state and log files
-    /// (default: $XDG_RUNTIME_DIR/labctl, else /tmp/labctl-<uid>).
+    /// Directory of the running scenarios' state and log files (default:
+    /// $XDG_RUNTIME_DIR/labctl, else /run/user/<uid>/labctl, else <tmp>/labctl-<uid>); it must
+    /// be this user's and mode 0700 (created so when missing).
     #[arg(long, env = "LABCTL_STATE_DIR", global = true)]
     pub state_dir: Option<PathBuf>,
 
@@ -347,4 +350,18 @@ pub struct SinkArgs {
     /// Directory of notifications.jsonl (created if missing).
     #[arg(long, env = "LABCTL_SINK_DATA_DIR", default_value = "sink-data")]
     pub data_dir: PathBuf,
+
+    /// File holding the token every notification must present as
+    /// `Authorization: Bearer <token>` (Grafana's contact point sends it). Required.
+    #[arg(long, env = "LABCTL_SINK_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// Most notifications kept; the oldest are forgotten first.
+    #[arg(
+        long,
+        env = "LABCTL_SINK_MAX_NOTIFICATIONS",
+        default_value_t = 10_000,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000)
+    )]
+    pub max_notifications: usize,
 }

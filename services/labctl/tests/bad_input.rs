@@ -30,8 +30,15 @@ fn unreachable_grafana_is_one_line() {
         &run(&["alerts", "--grafana-url", &url]),
         &format!("cannot reach Grafana at {url}: connection refused"),
     );
+    let token = shop_testkit::faults::fault_token_file();
     assert_one_line_error(
-        &run(&["verify", "--grafana-url", &url]),
+        &run(&[
+            "verify",
+            "--grafana-url",
+            &url,
+            "--fault-token-file",
+            token.to_str().unwrap(),
+        ]),
         &format!("cannot reach Grafana at {url}: connection refused"),
     );
 }
@@ -99,6 +106,8 @@ async fn wrong_grafana_credentials_are_one_line_for_every_grafana_command() {
         labctl()
             .args(["verify", "--grafana-url", &url, "--grafana-password-file"])
             .arg(&password)
+            .arg("--fault-token-file")
+            .arg(shop_testkit::faults::fault_token_file())
             .output()
             .unwrap()
     })
@@ -136,9 +145,20 @@ fn bad_flags_and_files_are_named() {
         &run(&["check", "--database-url", "mysql://nope"]),
         "--database-url is not a PostgreSQL URL",
     );
+    let token = shop_testkit::faults::fault_token_file();
     assert_one_line_error(
-        &run(&["sink", "--data-dir", "/proc/labctl-sink"]),
+        &run(&[
+            "sink",
+            "--data-dir",
+            "/proc/labctl-sink",
+            "--token-file",
+            token.to_str().unwrap(),
+        ]),
         "cannot create --data-dir /proc/labctl-sink",
+    );
+    assert_one_line_error(
+        &run(&["sink", "--token-file", missing]),
+        "cannot read --token-file /nonexistent/labctl-password",
     );
     assert_one_line_error(
         &run(&[
@@ -155,7 +175,7 @@ fn bad_flags_and_files_are_named() {
 #[test]
 fn a_scenario_against_a_stopped_service_fails_and_says_so() {
     let url = format!("http://127.0.0.1:{}", closed_port());
-    let state = tempfile::tempdir().unwrap();
+    let state = common::private_dir();
     let out = labctl()
         .args([
             "scenario",
@@ -168,10 +188,33 @@ fn a_scenario_against_a_stopped_service_fails_and_says_so() {
         ])
         .args(["--grafana-url", &url, "--no-annotate", "--state-dir"])
         .arg(state.path())
+        .arg("--fault-token-file")
+        .arg(shop_testkit::faults::fault_token_file())
         .output()
         .unwrap();
     assert_one_line_error(
         &out,
         &format!("scenario error-burst could not start: cannot reach the frontend service at {url}: connection refused"),
     );
+}
+
+#[test]
+fn help_does_not_print_the_database_password_from_the_environment() {
+    for args in [&["--help"][..], &["check", "--help"]] {
+        let output = labctl()
+            .args(args)
+            .env(
+                "LABCTL_DATABASE_URL",
+                "postgres://grafana_ro:hunter2@db.example/shop",
+            )
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{args:?}");
+        assert!(
+            help.contains("[env: LABCTL_DATABASE_URL]"),
+            "{args:?}: {help}"
+        );
+        assert!(!help.contains("hunter2"), "{args:?}: {help}");
+    }
 }

@@ -236,7 +236,7 @@ async fn a_scenario_annotates_its_start_and_end() {
     let world = World::start("admin").await;
     let mut args = world.targets();
     args.extend(["scenario", "start", "brute-force", "--for", "2s"].map(String::from));
-    let state = tempfile::tempdir().unwrap();
+    let state = common::private_dir();
     args.extend(["--state-dir".into(), state.path().display().to_string()]);
     let out = tokio::task::spawn_blocking(move || labctl().args(&args).output().unwrap())
         .await

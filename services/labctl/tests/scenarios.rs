@@ -8,7 +8,11 @@ use std::process::Output;
 use common::{labctl, World};
 
 async fn run(world: &World, state: &std::path::Path, args: &[&str]) -> Output {
-    let mut all = world.targets();
+    run_with(world.targets(), state, args).await
+}
+
+async fn run_with(targets: Vec<String>, state: &std::path::Path, args: &[&str]) -> Output {
+    let mut all = targets;
     all.extend(args.iter().map(|s| s.to_string()));
     // The scenario options follow `scenario`.
     all.extend(["--state-dir".to_string(), state.display().to_string()]);
@@ -34,7 +38,7 @@ fn text(o: &Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_detached_scenario_runs_in_the_background_until_stopped() {
     let world = World::start("admin").await;
-    let state = tempfile::tempdir().unwrap();
+    let state = common::private_dir();
     let started = run(
         &world,
         state.path(),
@@ -93,9 +97,91 @@ async fn a_detached_scenario_runs_in_the_background_until_stopped() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_fault_token_a_fault_scenario_is_refused_before_anything_is_done() {
+    let world = World::start("admin").await;
+    let state = common::private_dir();
+    let targets = world.targets_without_token();
+    let started = run_with(
+        targets.clone(),
+        state.path(),
+        &["scenario", "start", "payment-outage", "--for", "1m"],
+    )
+    .await;
+    common::assert_one_line_error(
+        &started,
+        "payment-outage set faults through the services' fault API, which requires its token: give the services' fault token with --fault-token-file FILE",
+    );
+    {
+        let s = world.state.lock().unwrap();
+        assert!(s.requests.is_empty(), "{:?}", s.requests);
+    }
+    // Reverting asks the services, which answer 401 without the token: labctl says why.
+    let stopped = run_with(
+        targets,
+        state.path(),
+        &["scenario", "stop", "latency-spike"],
+    )
+    .await;
+    common::assert_one_line_error(
+        &stopped,
+        "requires its token (HTTP 401): give the services' fault token with --fault-token-file",
+    );
+}
+
+/// The attack on the old fallback state directory: another user prepares the directory, or a
+/// link where labctl (often root) writes, and labctl overwrote the link's target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_or_a_shared_directory_planted_for_the_state_is_refused_not_followed() {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    let world = World::start("admin").await;
+    let parent = tempfile::tempdir().unwrap();
+    let victim = parent.path().join("root-only");
+    std::fs::write(&victim, "secret\n").unwrap();
+
+    let state = parent.path().join("labctl-0");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    symlink(&victim, state.join("error-burst.log")).unwrap();
+    let start = [
+        "scenario",
+        "start",
+        "error-burst",
+        "--for",
+        "1m",
+        "--detach",
+    ];
+    let out = run(&world, &state, &start).await;
+    common::assert_one_line_error(&out, "error-burst.log (a symbolic link there is refused)");
+
+    std::fs::remove_file(state.join("error-burst.log")).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let out = run(&world, &state, &start).await;
+    common::assert_one_line_error(&out, "lets group or others in (it must be 0700)");
+
+    let linked = parent.path().join("labctl-link");
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    symlink(&state, &linked).unwrap();
+    let out = run(&world, &linked, &start).await;
+    common::assert_one_line_error(&out, "it is a symbolic link");
+
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "secret\n");
+    assert!(
+        !world
+            .state
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .any(|r| r == "POST /admin/faults"),
+        "nothing was started"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_without_a_process_reverts_directly_and_stop_all_reverts_everything() {
     let world = World::start("admin").await;
-    let state = tempfile::tempdir().unwrap();
+    let state = common::private_dir();
     let stopped = run(&world, state.path(), &["scenario", "stop", "latency-spike"]).await;
     assert!(stopped.status.success(), "{}", text(&stopped));
     assert_eq!(
@@ -128,7 +214,7 @@ async fn stop_without_a_process_reverts_directly_and_stop_all_reverts_everything
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stock_depletion_sets_the_product_to_zero_and_restores_it() {
     let world = World::start("admin").await;
-    let state = tempfile::tempdir().unwrap();
+    let state = common::private_dir();
     let out = run(
         &world,
         state.path(),

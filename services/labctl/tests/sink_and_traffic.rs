@@ -34,18 +34,40 @@ mod reqwest {
     };
 
     pub fn request(method: &str, url: &str, body: Option<&str>) -> Option<(u16, String)> {
+        request_with(
+            method,
+            url,
+            &["Content-Type: application/json"],
+            body.map(str::as_bytes),
+        )
+    }
+
+    /// A request with exactly these extra header lines.
+    pub fn request_with(
+        method: &str,
+        url: &str,
+        headers: &[&str],
+        body: Option<&[u8]>,
+    ) -> Option<(u16, String)> {
         let rest = url.strip_prefix("http://")?;
         let (host, path) = rest
             .split_once('/')
             .map(|(h, p)| (h, format!("/{p}")))
             .unwrap_or((rest, "/".into()));
         let mut stream = TcpStream::connect(host).ok()?;
-        let body = body.unwrap_or("");
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        let body = body.unwrap_or(b"");
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n");
+        for line in headers {
+            head.push_str(line);
+            head.push_str("\r\n");
+        }
+        head.push_str(&format!(
+            "Content-Length: {}\r\nConnection: close\r\n\r\n",
             body.len()
-        );
-        stream.write_all(req.as_bytes()).ok()?;
+        ));
+        stream.write_all(head.as_bytes()).ok()?;
+        // The server may answer (and close) before taking a refused body.
+        let _ = stream.write_all(body);
         let mut response = String::new();
         stream.read_to_string(&mut response).ok()?;
         let status = response.split_whitespace().nth(1)?.parse().ok()?;
@@ -75,6 +97,21 @@ fn post_json(url: &str, body: &Value) -> (u16, Value) {
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+const SINK_TOKEN: &str = "sink-test-token";
+
+/// A notification as Grafana sends it: JSON with the sink's token.
+fn notify(url: &str, body: &Value) -> (u16, Value) {
+    let bearer = format!("Authorization: Bearer {SINK_TOKEN}");
+    let (status, text) = reqwest::request_with(
+        "POST",
+        url,
+        &["Content-Type: application/json", &bearer],
+        Some(body.to_string().as_bytes()),
+    )
+    .unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
 fn terminate(mut child: Child) -> std::process::Output {
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -86,6 +123,8 @@ fn terminate(mut child: Child) -> std::process::Output {
 }
 
 fn start_sink(port: u16, dir: &std::path::Path) -> Child {
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, format!("{SINK_TOKEN}\n")).unwrap();
     let child = labctl()
         .args([
             "sink",
@@ -93,7 +132,9 @@ fn start_sink(port: u16, dir: &std::path::Path) -> Child {
             &format!("127.0.0.1:{port}"),
             "--data-dir",
         ])
-        .arg(dir)
+        .arg(dir.join("data"))
+        .arg("--token-file")
+        .arg(&token_file)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -109,15 +150,15 @@ fn the_sink_keeps_notifications_across_a_restart() {
     let base = format!("http://127.0.0.1:{port}");
     let sink = start_sink(port, dir.path());
     let payload: Value = serde_json::from_str(&common::fixture("webhook-firing.json")).unwrap();
-    let (status, answer) = post_json(&format!("{base}/notifications"), &payload);
+    let (status, answer) = notify(&format!("{base}/notifications"), &payload);
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["seq"], 1);
-    let (status, _) = post_json(
+    let (status, _) = notify(
         &format!("{base}/notifications"),
         &json!({"status": "resolved"}),
     );
     assert_eq!(status, 200);
-    let (status, answer) = post_json(&format!("{base}/notifications"), &json!([1, 2]));
+    let (status, answer) = notify(&format!("{base}/notifications"), &json!([1, 2]));
     assert_eq!(status, 400, "{answer}");
     let out = terminate(sink);
     assert!(
@@ -139,8 +180,77 @@ fn the_sink_keeps_notifications_across_a_restart() {
     let past = get_json(&format!("{base}/notifications?since=2020-01-01T00:00:00Z"));
     assert_eq!(past["notifications"].as_array().unwrap().len(), 2);
     assert!(terminate(sink).status.success());
-    let lines = std::fs::read_to_string(dir.path().join("notifications.jsonl")).unwrap();
+    let lines = std::fs::read_to_string(dir.path().join("data/notifications.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 2);
+}
+
+/// What a web page (or anyone without the token) can send is refused and stored nowhere: a
+/// cross-origin `text/plain` form post, a request without the token or with a wrong one, and
+/// oversized bodies.
+#[test]
+fn the_sink_takes_only_json_with_its_token_and_bounded_bodies() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = closed_port();
+    let url = format!("http://127.0.0.1:{port}/notifications");
+    let sink = start_sink(port, dir.path());
+    let forged =
+        json!({"status": "firing", "alerts": [{"labels": {"alertname": "Forged"}}]}).to_string();
+    let bearer = format!("Authorization: Bearer {SINK_TOKEN}");
+    let cases: [(&[&str], Vec<u8>, u16, &str); 5] = [
+        (
+            &["Content-Type: text/plain", "Origin: http://evil.example"],
+            forged.clone().into_bytes(),
+            401,
+            "Authorization: Bearer <token>",
+        ),
+        (
+            &["Content-Type: application/json"],
+            forged.clone().into_bytes(),
+            401,
+            "Authorization: Bearer <token>",
+        ),
+        (
+            &[
+                "Content-Type: application/json",
+                "Authorization: Bearer wrong",
+            ],
+            forged.clone().into_bytes(),
+            401,
+            "Authorization: Bearer <token>",
+        ),
+        (
+            &["Content-Type: text/plain", &bearer],
+            forged.clone().into_bytes(),
+            415,
+            "application/json",
+        ),
+        (
+            &["Content-Type: application/json", &bearer],
+            format!("{{\"padding\": \"{}\"}}", "x".repeat(2 * 1024 * 1024)).into_bytes(),
+            413,
+            "at most 1048576 bytes",
+        ),
+    ];
+    for (headers, body, expected, says) in cases {
+        let (status, text) = reqwest::request_with("POST", &url, headers, Some(&body)).unwrap();
+        assert_eq!(status, expected, "{headers:?}: {text}");
+        assert!(text.contains(says), "{headers:?}: {text}");
+    }
+    let health = get_json(&format!("http://127.0.0.1:{port}/healthz"));
+    assert_eq!(health["notifications"], 0);
+    assert!(terminate(sink).status.success());
+}
+
+#[test]
+fn the_sink_does_not_start_without_its_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = labctl()
+        .args(["sink", "--listen", &format!("127.0.0.1:{}", closed_port())])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    common::assert_one_line_error(&out, "labctl sink needs --token-file");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -87,8 +87,8 @@ fn common_args(log_dir: &Path) -> CommonArgs {
         log_dir: log_dir.to_path_buf(),
         log_level: log::LevelFilter::Off,
         enable_faults: true,
-        fault_token_file: None,
-        log_rotation: Default::default(),
+        fault_token_file: Some(shop_testkit::faults::fault_token_file()),
+        ..CommonArgs::default()
     }
 }
 
@@ -380,6 +380,7 @@ async fn every_promql_and_sql_rule_goes_false_true_false() {
         api_url: format!("http://{api_addr}"),
         api_timeout: 10,
         session_timeout: 1800,
+        max_sessions: shop_frontend::MAX_SESSIONS,
         common: common_args(&logs),
     })
     .await
@@ -475,6 +476,12 @@ async fn every_promql_and_sql_rule_goes_false_true_false() {
         ("LABCTL_PROMETHEUS_URL", prom_url.clone()),
         ("LABCTL_DATABASE_URL", ro_url),
         ("LABCTL_TRAFFIC_URL", format!("http://127.0.0.1:{control}")),
+        (
+            "LABCTL_FAULT_TOKEN_FILE",
+            shop_testkit::faults::fault_token_file()
+                .display()
+                .to_string(),
+        ),
         (
             "LABCTL_GRAFANA_URL",
             format!("http://127.0.0.1:{}", closed_port()),

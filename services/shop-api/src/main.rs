@@ -30,6 +30,8 @@ async fn migrate(database_url: &str) -> anyhow::Result<()> {
 
 async fn serve(cli: Cli) -> anyhow::Result<()> {
     let settings = cli.into_settings()?;
+    // Checked before the logger exists, so a bad setting is one plain line on stderr.
+    settings.common.validate().map_err(anyhow::Error::msg)?;
     settings.common.init_logging(SERVICE)?;
     let app = Application::build(settings).await?;
     log::info!(event = "service_started", listen:% = app.local_addr(); "api service listening on {}", app.local_addr());

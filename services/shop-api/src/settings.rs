@@ -28,18 +28,19 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct MigrateArgs {
     /// PostgreSQL URL, e.g. postgres:///shop?host=/run/postgresql
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Address and port to listen on.
-    #[arg(long, env = "LISTEN", default_value = "0.0.0.0:8080")]
+    /// Address and port to listen on: loopback unless told otherwise (e.g. `0.0.0.0:<port>`
+    /// to serve other hosts).
+    #[arg(long, env = "LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
     /// PostgreSQL URL, e.g. postgres:///shop?host=/run/postgresql
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
     /// Base URL of the payment service.

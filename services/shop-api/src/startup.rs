@@ -55,7 +55,7 @@ impl Application {
             &registry,
             FaultInjection::new(faults),
         )?;
-        let listener = BoundListener::bind(settings.listen)
+        let listener = BoundListener::bind_with(settings.listen, settings.common.connections)
             .await
             .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", settings.listen))?;
         Ok(Self {

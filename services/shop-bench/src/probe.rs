@@ -25,13 +25,8 @@ pub struct ProbeArgs {
 const FAULT_KINDS: &[FaultKind] = &[FaultKind::ErrorRate, FaultKind::Latency];
 
 pub async fn serve(args: ProbeArgs) -> anyhow::Result<()> {
-    let faults = Faults::new(
-        FAULT_KINDS,
-        FaultAccess {
-            enabled: false,
-            token: None,
-        },
-    );
+    // Off, as in a deployment without the lab profile: the middleware runs, the API refuses.
+    let faults = Faults::new(FAULT_KINDS, FaultAccess::default());
     let registry = Registry::new();
     let endpoint = service_endpoint_with(
         "shop-bench-probe",

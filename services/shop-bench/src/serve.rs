@@ -18,7 +18,8 @@ pub struct ServeArgs {
     #[arg(long)]
     pub log_dir: Option<PathBuf>,
 
-    /// Start the services with `--enable-faults` (the fault API answers loopback clients).
+    /// Start the services with `--enable-faults` and a fault token (written to
+    /// `<log-dir>/fault-token`, printed as `fault_token_file`).
     #[arg(long)]
     pub enable_faults: bool,
 }
@@ -41,7 +42,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || shop_db::run_migrations(&migrate_url)).await??;
 
     let client = reqwest::Client::new();
-    let args_enable_faults = args.enable_faults;
+    let token_file = work.join("fault-token");
+    let fault_args: Vec<String> = if args.enable_faults {
+        write_fault_token(&token_file)?;
+        vec![
+            "--enable-faults".into(),
+            "--fault-token-file".into(),
+            token_file.display().to_string(),
+        ]
+    } else {
+        Vec::new()
+    };
     let service = |name: &'static str, extra: Vec<String>| {
         ServiceProcess::spawn(
             name,
@@ -49,9 +60,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             &work,
             |listen, logs| {
                 let mut args = vec!["--listen".into(), listen, "--log-dir".into(), logs];
-                if args_enable_faults {
-                    args.push("--enable-faults".into());
-                }
+                args.extend(fault_args.iter().cloned());
                 args.extend(extra);
                 args
             },
@@ -81,6 +90,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "frontend": frontend.url,
         "database": url,
         "logs": work.join("logs"),
+        "fault_token_file": args.enable_faults.then_some(&token_file),
     });
     let mut stdout = std::io::stdout();
     writeln!(stdout, "{addresses}")?;
@@ -102,4 +112,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         anyhow::bail!("services exited while serving: {}", exited.join("; "))
     }
+}
+
+/// A random token, readable by this user only.
+fn write_fault_token(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let token = format!("{:032x}", rand::random::<u128>());
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    writeln!(file, "{token}")?;
+    Ok(())
 }

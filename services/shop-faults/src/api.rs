@@ -1,8 +1,8 @@
-use poem::{web::RemoteAddr, Request};
+use poem::Request;
 use poem_openapi::{param::Query, payload::Json, ApiResponse, Object, OpenApi, Tags};
 use shop_telemetry::ErrorBody;
 
-use crate::{ActiveFault, FaultKind, FaultSpec, Faults};
+use crate::{access::Refusal, ActiveFault, FaultKind, FaultSpec, Faults};
 
 #[derive(Tags)]
 enum ApiTags {
@@ -21,56 +21,25 @@ impl FaultsApi {
     }
 
     fn authorize(&self, req: &Request) -> Result<(), Denied> {
-        let access = self.faults.access();
-        if !access.enabled {
-            return Err(Denied::Forbidden(Json(ErrorBody::new(
-                "fault injection is disabled on this service (start it with --enable-faults)",
-            ))));
-        }
-        if is_loopback(req.remote_addr()) {
-            return Ok(());
-        }
-        let Some(token) = &access.token else {
-            return Err(Denied::Forbidden(Json(ErrorBody::new(
-                "the fault API answers only loopback clients unless a token is configured",
-            ))));
-        };
-        let presented = req
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        match presented {
-            Some(p) if constant_time_eq(p.trim().as_bytes(), token.as_bytes()) => Ok(()),
-            _ => Err(Denied::Unauthorized(Json(ErrorBody::new(
-                "a valid `Authorization: Bearer <token>` header is required from non-loopback clients",
-            )))),
-        }
-    }
-}
-
-fn is_loopback(addr: &RemoteAddr) -> bool {
-    match addr.as_socket_addr() {
-        Some(sa) => match sa.ip() {
-            std::net::IpAddr::V4(ip) => ip.is_loopback(),
-            std::net::IpAddr::V6(ip) => {
-                ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        self.faults.access().check(req).map_err(|refusal| {
+            let body = Json(ErrorBody::new(refusal.message()));
+            match refusal {
+                Refusal::BadToken => Denied::Unauthorized(body),
+                Refusal::Disabled | Refusal::NoTokenConfigured | Refusal::Forbidden(_) => {
+                    Denied::Forbidden(body)
+                }
             }
-        },
-        None => false,
+        })
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[derive(ApiResponse)]
 enum Denied {
-    /// A non-loopback client without a valid token.
+    /// No token, or the wrong one.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
-    /// Fault injection is disabled, or only loopback clients are admitted.
+    /// Fault injection is disabled, or the request came from a web page, through a proxy, or
+    /// was addressed to another host.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
 }

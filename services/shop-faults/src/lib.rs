@@ -6,13 +6,16 @@
 //! applies the generic kinds (error rate, added latency) to a service's business routes; the
 //! services read the specific kinds (`decline_rate`, `restock_paused`) themselves.
 //!
-//! The admin API answers only when fault injection is enabled, and then only to loopback
-//! clients or to clients presenting the bearer token from `--fault-token-file`.
+//! The admin API answers only when fault injection is enabled, and then only to requests that
+//! present the bearer token from `--fault-token-file` and that no browser or proxy made
+//! ([`FaultAccess`]).
 
+mod access;
 mod api;
 mod middleware;
 mod registry;
 
+pub use access::{FaultAccess, Refusal};
 pub use api::FaultsApi;
 pub use middleware::FaultInjection;
-pub use registry::{ActiveFault, FaultAccess, FaultError, FaultKind, FaultSpec, Faults};
+pub use registry::{ActiveFault, FaultError, FaultKind, FaultSpec, Faults};

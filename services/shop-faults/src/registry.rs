@@ -6,10 +6,16 @@ use std::{
 use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
 
+use crate::FaultAccess;
+
 /// The longest a fault may last: a forgotten fault still ends within the day.
 pub const MAX_DURATION_SECONDS: u64 = 24 * 60 * 60;
 /// The most latency a fault may add, per request.
 pub const MAX_LATENCY_MS: f64 = 60_000.0;
+/// The most faults in force at once. Kinds and methods are validated, so a service reaches
+/// at most kinds × (methods + 1) distinct faults (20 for payment); this bounds the list
+/// whatever a caller sends.
+pub const MAX_ACTIVE_FAULTS: usize = 32;
 
 /// What a fault does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum)]
@@ -79,33 +85,18 @@ pub enum FaultError {
     },
     #[error("`method` is only meaningful for `decline_rate`")]
     UnexpectedMethod,
-    #[error("`method` must be a non-empty name of at most 32 characters")]
-    BadMethod,
-}
-
-/// Who may use the admin API.
-#[derive(Debug, Clone, Default)]
-pub struct FaultAccess {
-    /// Off in a deployment unless enabled: then the API refuses every call.
-    pub enabled: bool,
-    /// Bearer token that admits non-loopback clients.
-    pub token: Option<String>,
-}
-
-impl FaultAccess {
-    /// From the settings every service takes (`--enable-faults`, `--fault-token-file`).
-    pub fn from_settings(common: &shop_telemetry::CommonArgs) -> Result<Self, String> {
-        Ok(Self {
-            enabled: common.enable_faults,
-            token: common.fault_token()?,
-        })
-    }
+    #[error("`method` must be one of {known}, got `{given}`")]
+    UnknownMethod { given: String, known: String },
+    #[error("at most {MAX_ACTIVE_FAULTS} faults can be in force at once; clear some first")]
+    TooManyFaults,
 }
 
 /// The faults of one service instance.
 #[derive(Clone)]
 pub struct Faults {
     supported: &'static [FaultKind],
+    /// The payment methods a `decline_rate` fault may name.
+    methods: &'static [&'static str],
     access: Arc<FaultAccess>,
     active: Arc<Mutex<Vec<Stored>>>,
 }
@@ -123,9 +114,16 @@ impl Faults {
     pub fn new(supported: &'static [FaultKind], access: FaultAccess) -> Self {
         Self {
             supported,
+            methods: &[],
             access: Arc::new(access),
             active: Arc::new(Mutex::new(Vec::new())),
         }
+    }
+
+    /// The payment methods a `decline_rate` fault may name (any other is refused).
+    pub fn with_methods(mut self, methods: &'static [&'static str]) -> Self {
+        self.methods = methods;
+        self
     }
 
     pub fn access(&self) -> &FaultAccess {
@@ -150,6 +148,9 @@ impl Faults {
         };
         let mut active = self.lock_pruned(now);
         active.retain(|f| !(f.kind == stored.kind && f.method == stored.method));
+        if active.len() >= MAX_ACTIVE_FAULTS {
+            return Err(FaultError::TooManyFaults);
+        }
         active.push(stored.clone());
         log::warn!(
             event = "fault_started", kind = stored.kind.as_str(), value = stored.value,
@@ -265,8 +266,15 @@ impl Faults {
         match (&spec.method, spec.kind) {
             (None, _) => Ok(()),
             (Some(_), kind) if kind != FaultKind::DeclineRate => Err(FaultError::UnexpectedMethod),
-            (Some(m), _) if m.is_empty() || m.len() > 32 => Err(FaultError::BadMethod),
-            (Some(_), _) => Ok(()),
+            (Some(m), _) if self.methods.contains(&m.as_str()) => Ok(()),
+            (Some(m), _) => Err(FaultError::UnknownMethod {
+                given: m.chars().take(40).collect(),
+                known: if self.methods.is_empty() {
+                    "(none: this service names no methods)".into()
+                } else {
+                    self.methods.join(", ")
+                },
+            }),
         }
     }
 }
@@ -321,9 +329,11 @@ mod tests {
         assert_eq!(faults.added_latency(), Duration::from_millis(1500));
     }
 
+    const METHODS: &[&str] = &["card", "paypal"];
+
     #[test]
     fn decline_rate_applies_to_its_method_or_to_all() {
-        let faults = Faults::new(ALL, FaultAccess::default());
+        let faults = Faults::new(ALL, FaultAccess::default()).with_methods(METHODS);
         let mut card = spec(FaultKind::DeclineRate, 1.0, 60);
         card.method = Some("card".into());
         faults.set(card).unwrap();
@@ -365,6 +375,49 @@ mod tests {
         with_method.method = Some("card".into());
         assert_eq!(faults.set(with_method), Err(FaultError::UnexpectedMethod));
         assert!(faults.list().is_empty());
+    }
+
+    #[test]
+    fn decline_rate_methods_are_checked_so_the_list_stays_bounded() {
+        let faults = Faults::new(ALL, FaultAccess::default()).with_methods(METHODS);
+        for n in 0..1000 {
+            let mut fault = spec(FaultKind::DeclineRate, 1.0, 60);
+            fault.method = Some(format!("method-{n}"));
+            assert_eq!(
+                faults.set(fault),
+                Err(FaultError::UnknownMethod {
+                    given: format!("method-{n}"),
+                    known: "card, paypal".into()
+                })
+            );
+        }
+        assert!(faults.list().is_empty());
+        for method in ["card", "paypal", "card"] {
+            let mut fault = spec(FaultKind::DeclineRate, 1.0, 60);
+            fault.method = Some(method.into());
+            faults.set(fault).unwrap();
+        }
+        assert_eq!(faults.list().len(), 2);
+    }
+
+    #[test]
+    fn no_more_than_the_cap_of_faults_is_kept() {
+        static MANY: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+            (0..MAX_ACTIVE_FAULTS + 5)
+                .map(|n| &*Box::leak(format!("m{n}").into_boxed_str()))
+                .collect()
+        });
+        let faults = Faults::new(ALL, FaultAccess::default()).with_methods(MANY.as_slice());
+        let mut refused = 0;
+        for method in MANY.iter() {
+            let mut fault = spec(FaultKind::DeclineRate, 1.0, 60);
+            fault.method = Some((*method).into());
+            if faults.set(fault) == Err(FaultError::TooManyFaults) {
+                refused += 1;
+            }
+        }
+        assert_eq!(faults.list().len(), MAX_ACTIVE_FAULTS);
+        assert_eq!(refused, 5);
     }
 
     #[test]

@@ -80,6 +80,9 @@ enum AddResponse {
     /// The cart cannot take it: at most 100 units of a product and 50 products.
     #[oai(status = 409)]
     CartFull(Json<ErrorBody>),
+    /// The shop holds as many carts as it can; a new one must wait until some expire.
+    #[oai(status = 503)]
+    TooManyCarts(Json<ErrorBody>),
     /// Another refusal by the API, passed on with its status.
     #[oai(status_range = "4XX")]
     Refused(StatusCode, Json<ErrorBody>),
@@ -111,48 +114,59 @@ enum ClearResponse {
 
 #[OpenApi(tag = "ApiTags::Cart")]
 impl CartApi {
-    /// Adds units of a product to the session's cart.
+    /// Adds units of a product to the session's cart; the first write creates the session
+    /// (and sets its cookie).
     #[oai(path = "/cart/items", method = "post")]
     async fn add(&self, req: &Request, body: Json<AddItem>) -> Response<AddResponse> {
-        let session = self.ctx.session(req);
         let AddItem {
             product_id,
             quantity,
         } = body.0;
-        let response = match self.ctx.api.product(product_id).await {
-            Ok(_) => match self.ctx.sessions.with_cart(&session, |cart| {
-                cart.add(product_id, quantity)
-                    .map(|()| CartView::from(&*cart))
-            }) {
-                Ok(view) => {
-                    log::info!(
-                        event = "cart_item_added", session = session.tag(), product_id = product_id,
-                        quantity = quantity;
-                        "added {quantity} x product {product_id} to a cart"
-                    );
-                    AddResponse::Added(Json(view))
-                }
-                Err(err) => AddResponse::CartFull(Json(ErrorBody::new(err.to_string()))),
-            },
-            Err(err) => self.ctx.failure(Page::Cart, &session, err).into(),
+        // The product must exist before a session is made for it.
+        if let Err(err) = self.ctx.api.product(product_id).await {
+            let session = self.ctx.session(req);
+            return Response::new(self.ctx.failure(Page::Cart, session.as_ref(), err).into());
+        }
+        let session = match self.ctx.session_for_cart(req) {
+            Ok(session) => session,
+            Err(full) => {
+                log::warn!(event = "sessions_full"; "refused a new cart: {full}");
+                return Response::new(AddResponse::TooManyCarts(Json(ErrorBody::new(
+                    full.to_string(),
+                ))))
+                .header("retry-after", "60");
+            }
+        };
+        let added = self.ctx.sessions.with_cart(&session, |cart| {
+            cart.add(product_id, quantity)
+                .map(|()| CartView::from(&*cart))
+        });
+        let response = match added {
+            Ok(view) => {
+                log::info!(
+                    event = "cart_item_added", session = session.tag(), product_id = product_id,
+                    quantity = quantity;
+                    "added {quantity} x product {product_id} to a cart"
+                );
+                AddResponse::Added(Json(view))
+            }
+            Err(err) => AddResponse::CartFull(Json(ErrorBody::new(err.to_string()))),
         };
         with_session(response, &session)
     }
 
     /// Empties the session's cart.
     #[oai(path = "/cart", method = "delete")]
-    async fn clear(&self, req: &Request) -> Response<ClearResponse> {
-        let session = self.ctx.session(req);
-        let removed = self
-            .ctx
-            .sessions
-            .with_cart(&session, |cart| cart.take().len());
-        if removed > 0 {
-            log::info!(event = "cart_cleared", session = session.tag(), lines = removed; "emptied a cart of {removed} product(s)");
+    async fn clear(&self, req: &Request) -> ClearResponse {
+        if let Some(session) = self.ctx.session(req) {
+            let removed = self
+                .ctx
+                .sessions
+                .with_cart(&session, |cart| cart.take().len());
+            if removed > 0 {
+                log::info!(event = "cart_cleared", session = session.tag(), lines = removed; "emptied a cart of {removed} product(s)");
+            }
         }
-        with_session(
-            ClearResponse::Cleared(Json(CartView { items: Vec::new() })),
-            &session,
-        )
+        ClearResponse::Cleared(Json(CartView { items: Vec::new() }))
     }
 }

@@ -6,17 +6,14 @@
 //! (`page_error`).
 
 use poem::{http::StatusCode, Request};
-use poem_openapi::{
-    payload::{Json, Response},
-    ApiResponse, Enum, Object, OpenApi, Tags,
-};
+use poem_openapi::{payload::Json, ApiResponse, Enum, Object, OpenApi, Tags};
 use serde_json::Value;
 use shop_telemetry::ErrorBody;
 
 use crate::{
     api_client::{ApiError, NewOrder, OrderOutcome},
     cart::{Cart, CartLine},
-    context::{log_upstream_failure, with_session, Context, UPSTREAM_FAILURE},
+    context::{log_upstream_failure, Context, UPSTREAM_FAILURE},
     metrics::Page,
     sessions::Session,
 };
@@ -205,30 +202,28 @@ impl Placed {
 impl CheckoutApi {
     /// Orders everything in the session's cart, one API order per product.
     #[oai(path = "/checkout", method = "post")]
-    async fn checkout(
-        &self,
-        req: &Request,
-        body: Json<CheckoutRequest>,
-    ) -> Response<CheckoutResponse> {
+    async fn checkout(&self, req: &Request, body: Json<CheckoutRequest>) -> CheckoutResponse {
+        // Without a session there is no cart; checking out creates none.
         let session = self.ctx.session(req);
         // Taken out of the cart while the orders are placed, so a second checkout at the same
         // time finds it empty instead of ordering everything twice.
-        let lines = self.ctx.sessions.with_cart(&session, Cart::take);
-        let response = if lines.is_empty() {
-            CheckoutResponse::BadRequest(Json(ErrorBody::new(
+        let lines = session
+            .as_ref()
+            .map(|s| self.ctx.sessions.with_cart(s, Cart::take))
+            .unwrap_or_default();
+        let Some(session) = session.filter(|_| !lines.is_empty()) else {
+            return CheckoutResponse::BadRequest(Json(ErrorBody::new(
                 "the cart is empty: add products with POST /cart/items first",
-            )))
-        } else {
-            let placed = self.place(&lines, &body.0).await;
-            if !placed.kept.is_empty() {
-                let kept = placed.kept.clone();
-                self.ctx
-                    .sessions
-                    .with_cart(&session, move |cart| cart.restore(kept));
-            }
-            self.conclude(&session, body.0.payment_method, placed)
+            )));
         };
-        with_session(response, &session)
+        let placed = self.place(&lines, &body.0).await;
+        if !placed.kept.is_empty() {
+            let kept = placed.kept.clone();
+            self.ctx
+                .sessions
+                .with_cart(&session, move |cart| cart.restore(kept));
+        }
+        self.conclude(&session, body.0.payment_method, placed)
     }
 }
 
@@ -289,7 +284,7 @@ impl CheckoutApi {
         placed: Placed,
     ) -> CheckoutResponse {
         if let Some(err) = &placed.api_failure {
-            log_upstream_failure(Page::Checkout, session, err);
+            log_upstream_failure(Page::Checkout, Some(session), err);
         }
         let completed = placed.count(ItemStatus::Completed);
         let lines = placed.items.len();
@@ -299,7 +294,7 @@ impl CheckoutApi {
             } else {
                 CheckoutStatus::Partial
             };
-            self.ctx.rendered(Page::Checkout, session);
+            self.ctx.rendered(Page::Checkout, Some(session));
             log::info!(
                 event = "checkout_completed", session = session.tag(),
                 status = if status == CheckoutStatus::Completed { "completed" } else { "partial" },

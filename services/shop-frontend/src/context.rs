@@ -11,7 +11,7 @@ use shop_telemetry::ErrorBody;
 use crate::{
     api_client::{ApiClient, ApiError},
     metrics::{FrontendMetrics, Page},
-    sessions::{presented_id, Session, Sessions},
+    sessions::{presented_id, Session, Sessions, SessionsFull},
 };
 
 /// What a client is told when the API fails; the cause goes to the log only.
@@ -33,23 +33,34 @@ pub enum Failure {
 }
 
 impl Context {
-    /// The request's session, created when it has none (or an expired one).
-    pub fn session(&self, req: &Request) -> Session {
-        self.sessions.resolve(presented_id(req.headers()))
+    /// The request's live session, if it presents one; reading needs none, so none is made.
+    pub fn session(&self, req: &Request) -> Option<Session> {
+        self.sessions.find(presented_id(req.headers()))
+    }
+
+    /// The session to write the request's cart to, created when it has none (or an expired
+    /// one); refused when the store is full of live carts.
+    pub fn session_for_cart(&self, req: &Request) -> Result<Session, SessionsFull> {
+        self.sessions.find_or_create(presented_id(req.headers()))
+    }
+
+    /// Units in the visitor's cart (none without a session).
+    pub fn cart_units(&self, session: Option<&Session>) -> i32 {
+        session.map_or(0, |s| self.sessions.cart(s).units())
     }
 
     /// Counts a successful render and logs it.
-    pub fn rendered(&self, page: Page, session: &Session) {
+    pub fn rendered(&self, page: Page, session: Option<&Session>) {
         self.metrics.page_view(page);
         log::info!(
-            event = "page_rendered", page = page.as_str(), session = session.tag();
+            event = "page_rendered", page = page.as_str(), session = tag(session);
             "rendered the {} page", page.as_str()
         );
     }
 
     /// Sorts an API failure: a refusal is the client's business (never an error here); the
     /// API failing is, and is logged at error as `page_error` for the lab's alert.
-    pub fn failure(&self, page: Page, session: &Session, err: ApiError) -> Failure {
+    pub fn failure(&self, page: Page, session: Option<&Session>, err: ApiError) -> Failure {
         if let ApiError::Client { status, message } = err {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
             return Failure::Refused(status, ErrorBody::new(message));
@@ -59,10 +70,15 @@ impl Context {
     }
 }
 
-pub fn log_upstream_failure(page: Page, session: &Session, err: &ApiError) {
+/// What logs show for a session: a prefix of its id, `-` without one.
+pub fn tag(session: Option<&Session>) -> &str {
+    session.map_or("-", Session::tag)
+}
+
+pub fn log_upstream_failure(page: Page, session: Option<&Session>, err: &ApiError) {
     let cause = err.to_string();
     log::error!(
-        event = "page_error", page = page.as_str(), session = session.tag(), cause = cause.as_str();
+        event = "page_error", page = page.as_str(), session = tag(session), cause = cause.as_str();
         "the {} page failed: {cause}", page.as_str()
     );
 }

@@ -14,10 +14,12 @@ mod context;
 mod metrics;
 mod pages;
 mod render;
+mod security_headers;
 mod sessions;
 mod settings;
 mod startup;
 
+pub use security_headers::CONTENT_SECURITY_POLICY;
 pub use sessions::{COOKIE_NAME, MAX_SESSIONS};
 pub use settings::Settings;
 pub use startup::Application;

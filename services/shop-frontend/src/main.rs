@@ -11,6 +11,8 @@ async fn main() -> ExitCode {
 async fn run(settings: Settings) -> anyhow::Result<()> {
     // Checked before the logger exists, so a bad setting is one plain line on stderr.
     settings.validate()?;
+    // Checked before the logger exists, so a bad setting is one plain line on stderr.
+    settings.common.validate().map_err(anyhow::Error::msg)?;
     settings.common.init_logging(SERVICE)?;
     let api_url = settings.api_url.clone();
     let app = Application::build(settings).await?;

@@ -3,7 +3,7 @@
 use poem::{http::StatusCode, Request};
 use poem_openapi::{
     param::Path,
-    payload::{Html, Json, Response},
+    payload::{Html, Json},
     ApiResponse, OpenApi, Tags,
 };
 use shop_telemetry::ErrorBody;
@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 
 use crate::{
     api_client::{ApiError, Product},
-    context::{with_session, Context, Failure},
+    context::{Context, Failure},
     metrics::Page,
     render::{self, CartRow},
 };
@@ -70,47 +70,50 @@ impl From<Failure> for PageResponse {
 impl PagesApi {
     /// The home page: the product catalog.
     #[oai(path = "/", method = "get")]
-    async fn home(&self, req: &Request) -> Response<PageResponse> {
+    async fn home(&self, req: &Request) -> PageResponse {
         let session = self.ctx.session(req);
-        let units = self.ctx.sessions.cart(&session).units();
-        let response = match self.ctx.api.products().await {
+        let units = self.ctx.cart_units(session.as_ref());
+        match self.ctx.api.products().await {
             Ok(products) => {
-                self.ctx.rendered(Page::Home, &session);
+                self.ctx.rendered(Page::Home, session.as_ref());
                 PageResponse::Ok(Html(render::home(&products, units)))
             }
-            Err(err) => self.ctx.failure(Page::Home, &session, err).into(),
-        };
-        with_session(response, &session)
+            Err(err) => self.ctx.failure(Page::Home, session.as_ref(), err).into(),
+        }
     }
 
     /// A product's page.
     #[oai(path = "/products/:id", method = "get")]
-    async fn product(&self, req: &Request, id: Path<i32>) -> Response<PageResponse> {
+    async fn product(&self, req: &Request, id: Path<i32>) -> PageResponse {
         let session = self.ctx.session(req);
-        let units = self.ctx.sessions.cart(&session).units();
-        let response = match self.ctx.api.product(id.0).await {
+        let units = self.ctx.cart_units(session.as_ref());
+        match self.ctx.api.product(id.0).await {
             Ok(product) => {
-                self.ctx.rendered(Page::Product, &session);
+                self.ctx.rendered(Page::Product, session.as_ref());
                 PageResponse::Ok(Html(render::product(&product, units)))
             }
-            Err(err) => self.ctx.failure(Page::Product, &session, err).into(),
-        };
-        with_session(response, &session)
+            Err(err) => self
+                .ctx
+                .failure(Page::Product, session.as_ref(), err)
+                .into(),
+        }
     }
 
     /// The cart page: the session's cart with names and prices from the API.
     #[oai(path = "/cart", method = "get")]
-    async fn cart(&self, req: &Request) -> Response<PageResponse> {
+    async fn cart(&self, req: &Request) -> PageResponse {
         let session = self.ctx.session(req);
-        let cart = self.ctx.sessions.cart(&session);
-        let response = match self.look_up(cart.lines()).await {
+        let cart = session
+            .as_ref()
+            .map(|s| self.ctx.sessions.cart(s))
+            .unwrap_or_default();
+        match self.look_up(cart.lines()).await {
             Ok(rows) => {
-                self.ctx.rendered(Page::Cart, &session);
+                self.ctx.rendered(Page::Cart, session.as_ref());
                 PageResponse::Ok(Html(render::cart(&rows, cart.units())))
             }
-            Err(err) => self.ctx.failure(Page::Cart, &session, err).into(),
-        };
-        with_session(response, &session)
+            Err(err) => self.ctx.failure(Page::Cart, session.as_ref(), err).into(),
+        }
     }
 }
 

@@ -1,9 +1,11 @@
 //! Visitor sessions: a random id in the `shop_session` cookie names an in-memory cart.
 //!
-//! A session lives until it has been idle for the session timeout; an expired, unknown or
-//! malformed id gets a new session. The store holds at most [`MAX_SESSIONS`]: when full, the
-//! least recently seen session is evicted, so a flood of cookie-less clients cannot grow
-//! memory. Sessions are kept in recency order, which makes pruning and eviction cheap.
+//! A session is created only when a cart is first written (`POST /cart/items`): page views
+//! without a cookie create none, so a flood of them costs nothing here. A session lives until
+//! it has been idle for the session timeout. The store holds at most [`MAX_SESSIONS`]; when it
+//! is full of live sessions a new one is refused ([`SessionsFull`]) rather than evicting a
+//! visitor's cart, and expired ones make room first. Sessions are kept in recency order, which
+//! makes pruning cheap.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -18,15 +20,19 @@ use crate::cart::Cart;
 
 /// The session cookie's name.
 pub const COOKIE_NAME: &str = "shop_session";
-/// Most sessions held at once. A session costs about 0.2 KiB and more once eviction churns
-/// the store: a cookie-less flood took 100,000 sessions to 36–46 MiB of resident memory
-/// (bench/README.md), this many stay well inside the services' 30 MB budget; the lab's
-/// traffic keeps its cookies and needs a few hundred.
-pub const MAX_SESSIONS: usize = 20_000;
+/// Most sessions held at once. A session costs about 0.2 KiB with an empty cart: 100,000 of
+/// them took 36–46 MiB of resident memory (bench/README.md), this many stay well inside the
+/// services' 30 MB budget; the lab's traffic keeps its cookies and needs a few hundred.
+pub const MAX_SESSIONS: u32 = 20_000;
 /// How often expired sessions are pruned in the background.
 pub const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 /// A session id: 128 random bits as lower-case hex.
 const ID_LEN: usize = 32;
+
+/// The store is full of live sessions: a new cart must wait until some expire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the shop holds as many carts as it can right now; try again in a few minutes")]
+pub struct SessionsFull;
 
 /// The session a request belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,13 +110,39 @@ impl Store {
         }
     }
 
-    fn insert(&mut self, id: String, now: Instant, capacity: usize) {
+    /// Forgets the least recently seen session if it has expired; false when it is live (or
+    /// there is none).
+    fn prune_oldest(&mut self, now: Instant, timeout: Duration) -> bool {
+        let Some((&seq, id)) = self.recency.first_key_value() else {
+            return false;
+        };
+        let expired = self
+            .sessions
+            .get(id)
+            .is_none_or(|e| now.duration_since(e.last_seen) >= timeout);
+        if !expired {
+            return false;
+        }
+        let id = id.clone();
+        self.recency.remove(&seq);
+        self.sessions.remove(&id);
+        log::debug!(event = "session_expired", session = &id[..8]; "session expired after {} s idle", timeout.as_secs());
+        true
+    }
+
+    /// Adds a session with an empty cart; refused when the store is full of live sessions
+    /// (expired ones make room first).
+    fn insert(
+        &mut self,
+        id: String,
+        now: Instant,
+        capacity: usize,
+        timeout: Duration,
+    ) -> Result<(), SessionsFull> {
         while self.sessions.len() >= capacity.max(1) {
-            let Some((_, oldest)) = self.recency.pop_first() else {
-                break;
-            };
-            self.sessions.remove(&oldest);
-            log::debug!(event = "session_evicted", session = &oldest[..8]; "session store full: evicted the least recently seen session");
+            if !self.prune_oldest(now, timeout) {
+                return Err(SessionsFull);
+            }
         }
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -123,6 +155,7 @@ impl Store {
                 seq,
             },
         );
+        Ok(())
     }
 
     fn remove(&mut self, id: &str) {
@@ -145,41 +178,59 @@ impl Sessions {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The live session the request presents (its idle clock restarted), or a new one.
-    pub fn resolve(&self, presented: Option<&str>) -> Session {
+    /// The live session the request presents (its idle clock restarted), if any. Never
+    /// creates one: reading pages needs no session.
+    pub fn find(&self, presented: Option<&str>) -> Option<Session> {
+        let id = presented.filter(|id| is_valid_id(id))?;
         let now = Instant::now();
         let mut store = self.lock();
-        if let Some(id) = presented.filter(|id| is_valid_id(id)) {
-            match store.sessions.get(id) {
-                Some(entry) if now.duration_since(entry.last_seen) < self.timeout => {
-                    store.touch(id, now);
-                    return Session {
-                        id: id.to_owned(),
-                        is_new: false,
-                    };
-                }
-                Some(_) => {
-                    store.remove(id);
-                    log::debug!(event = "session_expired", session = &id[..8]; "session expired after {} s idle", self.timeout.as_secs());
-                }
-                None => {}
+        match store.sessions.get(id) {
+            Some(entry) if now.duration_since(entry.last_seen) < self.timeout => {
+                store.touch(id, now);
+                Some(Session {
+                    id: id.to_owned(),
+                    is_new: false,
+                })
             }
+            Some(_) => {
+                store.remove(id);
+                log::debug!(event = "session_expired", session = &id[..8]; "session expired after {} s idle", self.timeout.as_secs());
+                None
+            }
+            None => None,
         }
+    }
+
+    /// The session to write a cart to: the live one the request presents, or a new one —
+    /// refused when the store is full of live sessions.
+    pub fn find_or_create(&self, presented: Option<&str>) -> Result<Session, SessionsFull> {
+        if let Some(session) = self.find(presented) {
+            return Ok(session);
+        }
+        let now = Instant::now();
+        let mut store = self.lock();
         let mut id = new_id();
         while store.sessions.contains_key(&id) {
             id = new_id();
         }
-        store.insert(id.clone(), now, self.capacity);
-        Session { id, is_new: true }
+        store.insert(id.clone(), now, self.capacity, self.timeout)?;
+        Ok(Session { id, is_new: true })
     }
 
-    /// Runs `f` on the session's cart. A session that vanished since it was resolved (evicted
-    /// by a flood of new ones) is recreated under the same id, so the request still works.
+    /// Runs `f` on the session's cart. A session that expired since it was found (its idle
+    /// timeout ran out during the request) is recreated under the same id if there is room;
+    /// otherwise `f` runs on an empty cart that is not kept, and the loss is logged.
     pub fn with_cart<R>(&self, session: &Session, f: impl FnOnce(&mut Cart) -> R) -> R {
         let now = Instant::now();
         let mut store = self.lock();
-        if !store.sessions.contains_key(&session.id) {
-            store.insert(session.id.clone(), now, self.capacity);
+        if !store.sessions.contains_key(&session.id)
+            && store
+                .insert(session.id.clone(), now, self.capacity, self.timeout)
+                .is_err()
+        {
+            drop(store);
+            log::warn!(event = "cart_not_kept", session = session.tag(); "a session expired during its request and the store is full: its cart change is not kept");
+            return f(&mut Cart::default());
         }
         store.touch(&session.id, now);
         let entry = store.sessions.get_mut(&session.id).expect("inserted above");
@@ -200,18 +251,7 @@ impl Sessions {
         let now = Instant::now();
         let mut store = self.lock();
         let mut pruned = 0;
-        while let Some((&seq, id)) = store.recency.first_key_value() {
-            let expired = store
-                .sessions
-                .get(id)
-                .is_none_or(|e| now.duration_since(e.last_seen) >= self.timeout);
-            if !expired {
-                break;
-            }
-            let id = id.clone();
-            store.recency.remove(&seq);
-            store.sessions.remove(&id);
-            log::debug!(event = "session_expired", session = &id[..8]; "session expired after {} s idle", self.timeout.as_secs());
+        while store.prune_oldest(now, self.timeout) {
             pruned += 1;
         }
         pruned
@@ -258,12 +298,14 @@ mod tests {
     }
 
     #[test]
-    fn a_known_session_is_kept_and_anything_else_gets_a_new_one() {
+    fn only_a_cart_write_creates_a_session_and_a_known_one_is_kept() {
         let sessions = Sessions::new(Duration::from_secs(60), 10);
-        let first = sessions.resolve(None);
+        assert_eq!(sessions.find(None), None);
+        assert_eq!(sessions.len(), 0);
+        let first = sessions.find_or_create(None).unwrap();
         assert!(first.is_new);
         assert!(is_valid_id(&first.id), "{}", first.id);
-        let again = sessions.resolve(Some(&first.id));
+        let again = sessions.find_or_create(Some(&first.id)).unwrap();
         assert_eq!(
             again,
             Session {
@@ -271,8 +313,10 @@ mod tests {
                 is_new: false
             }
         );
+        assert_eq!(sessions.find(Some(&first.id)), Some(again));
         for bogus in ["", "nope", &"0".repeat(32), &first.id.to_uppercase()] {
-            let other = sessions.resolve(Some(bogus));
+            assert_eq!(sessions.find(Some(bogus)), None, "{bogus}");
+            let other = sessions.find_or_create(Some(bogus)).unwrap();
             assert!(other.is_new && other.id != first.id, "{bogus}");
         }
         assert!(first
@@ -283,10 +327,11 @@ mod tests {
     #[test]
     fn an_idle_session_expires_with_its_cart() {
         let sessions = Sessions::new(Duration::from_millis(50), 10);
-        let session = sessions.resolve(None);
+        let session = sessions.find_or_create(None).unwrap();
         sessions.with_cart(&session, |cart| cart.add(1, 1)).unwrap();
         std::thread::sleep(Duration::from_millis(80));
-        let next = sessions.resolve(Some(&session.id));
+        assert_eq!(sessions.find(Some(&session.id)), None);
+        let next = sessions.find_or_create(Some(&session.id)).unwrap();
         assert!(next.is_new);
         assert_ne!(next.id, session.id);
         assert!(sessions.cart(&next).lines().is_empty());
@@ -296,40 +341,54 @@ mod tests {
     #[test]
     fn pruning_forgets_only_idle_sessions() {
         let sessions = Sessions::new(Duration::from_millis(300), 10);
-        let old = sessions.resolve(None);
-        let _older = sessions.resolve(None);
+        let old = sessions.find_or_create(None).unwrap();
+        let _older = sessions.find_or_create(None).unwrap();
         std::thread::sleep(Duration::from_millis(400));
-        let fresh = sessions.resolve(None);
+        let fresh = sessions.find_or_create(None).unwrap();
         // Created after the others went idle: it stays.
         assert_eq!(sessions.prune_expired(), 2);
         assert_eq!(sessions.len(), 1);
-        assert!(!sessions.resolve(Some(&fresh.id)).is_new);
-        assert!(sessions.resolve(Some(&old.id)).is_new);
+        assert!(sessions.find(Some(&fresh.id)).is_some());
+        assert!(sessions.find(Some(&old.id)).is_none());
     }
 
     #[test]
-    fn a_full_store_evicts_the_least_recently_seen() {
+    fn a_full_store_refuses_new_sessions_and_keeps_every_live_cart() {
         let sessions = Sessions::new(Duration::from_secs(60), 3);
-        let a = sessions.resolve(None);
-        let b = sessions.resolve(None);
-        let c = sessions.resolve(None);
-        // `a` is seen again, so `b` is now the least recently seen.
-        sessions.resolve(Some(&a.id));
-        let d = sessions.resolve(None);
+        let carts: Vec<Session> = (0..3)
+            .map(|n| {
+                let s = sessions.find_or_create(None).unwrap();
+                sessions.with_cart(&s, |cart| cart.add(n + 1, 1)).unwrap();
+                s
+            })
+            .collect();
+        assert_eq!(sessions.find_or_create(None), Err(SessionsFull));
         assert_eq!(sessions.len(), 3);
-        for kept in [&a, &c, &d] {
-            assert!(!sessions.resolve(Some(&kept.id)).is_new);
+        for (n, s) in carts.iter().enumerate() {
+            let kept = sessions.find(Some(&s.id)).expect("still there");
+            assert_eq!(sessions.cart(&kept).lines()[0].product_id, n as i32 + 1);
         }
-        assert_eq!(sessions.len(), 3);
-        assert!(sessions.resolve(Some(&b.id)).is_new);
-        assert_eq!(sessions.len(), 3);
     }
 
     #[test]
-    fn a_session_evicted_mid_request_still_gets_its_cart() {
-        let sessions = Sessions::new(Duration::from_secs(60), 1);
-        let a = sessions.resolve(None);
-        let _b = sessions.resolve(None);
+    fn a_full_store_makes_room_by_forgetting_expired_sessions() {
+        let sessions = Sessions::new(Duration::from_millis(100), 2);
+        let old = sessions.find_or_create(None).unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+        let live = sessions.find_or_create(None).unwrap();
+        let newcomer = sessions.find_or_create(None).unwrap();
+        assert!(newcomer.is_new);
+        assert_eq!(sessions.len(), 2);
+        assert!(sessions.find(Some(&old.id)).is_none());
+        assert!(sessions.find(Some(&live.id)).is_some());
+    }
+
+    #[test]
+    fn a_session_that_expired_mid_request_still_gets_its_cart_when_there_is_room() {
+        let sessions = Sessions::new(Duration::from_millis(50), 2);
+        let a = sessions.find_or_create(None).unwrap();
+        std::thread::sleep(Duration::from_millis(80));
+        assert_eq!(sessions.prune_expired(), 1);
         sessions.with_cart(&a, |cart| cart.add(7, 2)).unwrap();
         assert_eq!(sessions.cart(&a).units(), 2);
         assert_eq!(sessions.len(), 1);

@@ -12,8 +12,9 @@ pub const MAX_SESSION_TIMEOUT: u64 = 7 * 24 * 60 * 60;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "shop-frontend", version, about)]
 pub struct Settings {
-    /// Address and port to listen on.
-    #[arg(long, env = "LISTEN", default_value = "0.0.0.0:8081")]
+    /// Address and port to listen on: loopback unless told otherwise (e.g. `0.0.0.0:<port>`
+    /// to serve other hosts).
+    #[arg(long, env = "LISTEN", default_value = "127.0.0.1:8081")]
     pub listen: SocketAddr,
 
     /// Base URL of the API service (http or https).
@@ -28,6 +29,16 @@ pub struct Settings {
     /// Seconds of inactivity after which a session and its cart are forgotten.
     #[arg(long, env = "SESSION_TIMEOUT", default_value_t = 1800)]
     pub session_timeout: u64,
+
+    /// Most sessions (carts) held at once; when that many are live, a new cart is refused
+    /// with 503 until some expire. A session is made only when a cart is first written.
+    #[arg(
+        long,
+        env = "MAX_SESSIONS",
+        default_value_t = crate::MAX_SESSIONS,
+        value_parser = clap::value_parser!(u32).range(1..=100_000)
+    )]
+    pub max_sessions: u32,
 
     #[command(flatten)]
     pub common: CommonArgs,
@@ -82,8 +93,10 @@ mod tests {
     fn defaults_follow_the_run_contract() {
         let s = Settings::try_parse_from(["shop-frontend"]).unwrap();
         assert_eq!(s.listen.port(), crate::DEFAULT_PORT);
+        assert!(s.listen.ip().is_loopback(), "{}", s.listen);
         assert_eq!(s.api_url, "http://127.0.0.1:8080");
         assert_eq!((s.api_timeout, s.session_timeout), (10, 1800));
+        assert_eq!(s.max_sessions, crate::MAX_SESSIONS);
         s.validate().unwrap();
     }
 

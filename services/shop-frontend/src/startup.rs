@@ -1,6 +1,6 @@
 use std::{future::Future, net::SocketAddr, time::Duration};
 
-use poem::endpoint::BoxEndpoint;
+use poem::{endpoint::BoxEndpoint, EndpointExt};
 use prometheus::Registry;
 use shop_faults::{FaultAccess, FaultInjection, FaultKind, Faults, FaultsApi};
 use shop_telemetry::{
@@ -9,14 +9,9 @@ use shop_telemetry::{
 };
 
 use crate::{
-    api_client::ApiClient,
-    cart_api::CartApi,
-    checkout::CheckoutApi,
-    context::Context,
-    metrics::FrontendMetrics,
-    pages::PagesApi,
-    sessions::{Sessions, MAX_SESSIONS},
-    Settings, SERVICE,
+    api_client::ApiClient, cart_api::CartApi, checkout::CheckoutApi, context::Context,
+    metrics::FrontendMetrics, pages::PagesApi, security_headers::SecurityHeaders,
+    sessions::Sessions, Settings, SERVICE,
 };
 
 const FAULT_KINDS: &[FaultKind] = &[FaultKind::ErrorRate, FaultKind::Latency];
@@ -48,7 +43,10 @@ impl Application {
         let registry = Registry::new();
         let ctx = Context {
             api: ApiClient::new(&settings.api_url, api_timeout)?,
-            sessions: Sessions::new(Duration::from_secs(settings.session_timeout), MAX_SESSIONS),
+            sessions: Sessions::new(
+                Duration::from_secs(settings.session_timeout),
+                settings.max_sessions as usize,
+            ),
             metrics: FrontendMetrics::register(&registry)?,
         };
         let sessions = ctx.sessions.clone();
@@ -63,8 +61,10 @@ impl Application {
             HealthApi::new(SERVICE, None),
             &registry,
             FaultInjection::new(faults),
-        )?;
-        let listener = BoundListener::bind(settings.listen)
+        )?
+        .with(SecurityHeaders)
+        .boxed();
+        let listener = BoundListener::bind_with(settings.listen, settings.common.connections)
             .await
             .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", settings.listen))?;
         Ok(Self {

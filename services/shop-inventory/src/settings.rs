@@ -7,12 +7,13 @@ use shop_telemetry::CommonArgs;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "shop-inventory", version, about)]
 pub struct Cli {
-    /// Address and port to listen on.
-    #[arg(long, env = "LISTEN", default_value = "0.0.0.0:8083")]
+    /// Address and port to listen on: loopback unless told otherwise (e.g. `0.0.0.0:<port>`
+    /// to serve other hosts).
+    #[arg(long, env = "LISTEN", default_value = "127.0.0.1:8083")]
     pub listen: SocketAddr,
 
     /// PostgreSQL URL, e.g. postgres:///shop?host=/run/postgresql
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
     /// Seconds between stock refreshes (gauges, stock events, restocking).

@@ -52,7 +52,7 @@ impl Application {
         let mut monitor = StockMonitor::new(db, metrics, faults);
         // Gauges are current before the first scrape can come.
         monitor.refresh().await;
-        let listener = BoundListener::bind(settings.listen)
+        let listener = BoundListener::bind_with(settings.listen, settings.common.connections)
             .await
             .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", settings.listen))?;
         Ok(Self {

@@ -17,7 +17,15 @@ pub enum PaymentMethod {
 }
 
 impl PaymentMethod {
-    pub fn as_str(self) -> &'static str {
+    /// Every method's wire name (what a `decline_rate` fault may name).
+    pub const NAMES: [&'static str; 4] = [
+        Self::Card.as_str(),
+        Self::Paypal.as_str(),
+        Self::BankTransfer.as_str(),
+        Self::GiftCard.as_str(),
+    ];
+
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Card => "card",
             Self::Paypal => "paypal",

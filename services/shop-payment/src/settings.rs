@@ -7,8 +7,9 @@ use shop_telemetry::CommonArgs;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "shop-payment", version, about)]
 pub struct Settings {
-    /// Address and port to listen on.
-    #[arg(long, env = "LISTEN", default_value = "0.0.0.0:8082")]
+    /// Address and port to listen on: loopback unless told otherwise (e.g. `0.0.0.0:<port>`
+    /// to serve other hosts).
+    #[arg(long, env = "LISTEN", default_value = "127.0.0.1:8082")]
     pub listen: SocketAddr,
 
     /// Share (0..=1) of payments declined for ordinary reasons (insufficient funds, expired

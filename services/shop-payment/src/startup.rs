@@ -8,7 +8,7 @@ use shop_telemetry::{
     server::BoundListener,
 };
 
-use crate::{metrics::PaymentMetrics, payments::PaymentsApi, Settings, SERVICE};
+use crate::{metrics::PaymentMetrics, payments::PaymentsApi, PaymentMethod, Settings, SERVICE};
 
 const FAULT_KINDS: &[FaultKind] = &[
     FaultKind::ErrorRate,
@@ -27,7 +27,8 @@ impl Application {
         let faults = Faults::new(
             FAULT_KINDS,
             FaultAccess::from_settings(&settings.common).map_err(anyhow::Error::msg)?,
-        );
+        )
+        .with_methods(&PaymentMethod::NAMES);
         let registry = Registry::new();
         let metrics = PaymentMetrics::register(&registry)?;
         let endpoint = service_endpoint(
@@ -40,7 +41,7 @@ impl Application {
             &registry,
             FaultInjection::new(faults),
         )?;
-        let listener = BoundListener::bind(settings.listen)
+        let listener = BoundListener::bind_with(settings.listen, settings.common.connections)
             .await
             .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", settings.listen))?;
         Ok(Self { listener, endpoint })

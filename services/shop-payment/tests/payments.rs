@@ -19,8 +19,8 @@ async fn spawn(decline_rate: f64) -> TestApp {
             log_dir: PathBuf::from("logs"),
             log_level: log::LevelFilter::Off,
             enable_faults: true,
-            fault_token_file: None,
-            log_rotation: Default::default(),
+            fault_token_file: Some(shop_testkit::faults::fault_token_file()),
+            ..CommonArgs::default()
         },
     })
     .await
@@ -34,14 +34,13 @@ async fn spawn(decline_rate: f64) -> TestApp {
 }
 
 impl TestApp {
+    /// POSTs JSON; requests to the fault API carry its token.
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.address))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let mut request = self.client.post(format!("{}{path}", self.address));
+        if path.starts_with("/admin/") {
+            request = request.header("authorization", shop_testkit::faults::fault_bearer());
+        }
+        let response = request.json(&body).send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap())
     }
@@ -125,6 +124,38 @@ async fn a_processor_outage_fails_only_its_method_and_ends_with_the_fault() {
         .metrics()
         .await
         .contains("payments_total{method=\"card\",status=\"failed\"} 1"));
+}
+
+#[tokio::test]
+async fn a_processor_outage_names_a_known_method_so_the_fault_list_stays_bounded() {
+    let app = spawn(0.0).await;
+    for n in 0..50 {
+        let (status, body) = app
+            .post(
+                "/admin/faults",
+                json!({"kind": "decline_rate", "value": 1.0, "method": format!("method-{n}"), "duration_seconds": 600}),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("`method` must be one of card, paypal, bank_transfer, gift_card"),
+            "{body}"
+        );
+    }
+    let listed = app
+        .client
+        .get(format!("{}/admin/faults", app.address))
+        .header("authorization", shop_testkit::faults::fault_bearer())
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(listed["faults"], json!([]));
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ pub mod body_limit;
 pub mod cli;
 pub mod errors;
 pub mod health;
+pub mod host;
 pub mod logging;
 pub mod metrics;
 pub mod request_validation;

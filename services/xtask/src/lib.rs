@@ -120,7 +120,7 @@ const fn vm(what: &'static str, files: &'static [&'static str]) -> EvalCase {
 
 /// The nixos-eval evaluations of the NixOS modules: each module alone (switched on), the
 /// lab profile, `nixosConfigurations.example`, the VM tests' nodes and the `nix run` VM.
-pub const NIXOS_EVAL_CASES: [EvalCase; 14] = [
+pub const NIXOS_EVAL_CASES: [EvalCase; 15] = [
     host("shop module", &["nixos-modules/eval/shop.nix"]),
     host(
         "observability module",
@@ -131,6 +131,10 @@ pub const NIXOS_EVAL_CASES: [EvalCase; 14] = [
         &["nixos-modules/eval/lab.nix"],
     ),
     host("example host", &["nixos-modules/eval/example.nix"]),
+    host(
+        "lab serving other hosts (allowed networks, FQDN, sink token file)",
+        &["nixos-modules/eval/shop-remote.nix"],
+    ),
     host("shop module, off", &["nixos-modules/shop.nix"]),
     host(
         "observability module, off",

@@ -373,7 +373,8 @@ fn promtail_ships_to_loki_and_keeps_positions() {
 #[test]
 fn service_binaries_default_to_the_design_ports() {
     // Each service's `--listen` default (clap `default_value` in src/settings.rs) is the
-    // port the modules and Prometheus use. Crates not written yet are listed, not checked.
+    // port the modules and Prometheus use, on loopback: serving other hosts is a choice.
+    // Crates not written yet are listed, not checked.
     let mut checked = Vec::new();
     let mut not_yet = Vec::new();
     for (name, port) in SERVICE_PORTS {
@@ -382,7 +383,7 @@ fn service_binaries_default_to_the_design_ports() {
             not_yet.push(name);
             continue;
         };
-        let default = format!("default_value = \"0.0.0.0:{port}\"");
+        let default = format!("default_value = \"127.0.0.1:{port}\"");
         assert!(
             text.contains(&default),
             "{}: no `{default}`",
@@ -396,5 +397,65 @@ fn service_binaries_default_to_the_design_ports() {
     assert!(
         !checked.is_empty(),
         "no service crate found under services/"
+    );
+}
+
+#[test]
+fn the_fault_api_answers_the_hosts_names_and_addresses_but_no_wildcard_or_loopback() {
+    let hosts = |args: &str| {
+        eval_json(&format!(
+            "{{ root }}: (import (root + \"/nixos-modules/lib\")).adminAllowedHosts {args}"
+        ))
+    };
+    assert_eq!(
+        hosts(
+            r#"{ hostName = "shop"; domain = "lab.example"; listenAddress = "0.0.0.0";
+                 interfaces = { eth1.ipv4.addresses = [{ address = "192.168.1.2"; prefixLength = 24; }];
+                                eth2.ipv6.addresses = [{ address = "fd00::2"; prefixLength = 64; }];
+                                eth0 = {}; lo.ipv4.addresses = [{ address = "127.0.0.1"; }]; }; }"#
+        ),
+        json!(["shop", "shop.lab.example", "192.168.1.2", "fd00::2"])
+    );
+    // The defaults of a plain host: its name only.
+    assert_eq!(
+        hosts(r#"{ hostName = "nixos"; listenAddress = "127.0.0.1"; }"#),
+        json!(["nixos"])
+    );
+    // No name, listening on one address that is also an interface's: said once.
+    assert_eq!(
+        hosts(
+            r#"{ hostName = ""; domain = "x"; listenAddress = "10.0.0.5";
+                 interfaces.eth0.ipv4.addresses = [{ address = "10.0.0.5"; }]; }"#
+        ),
+        json!(["10.0.0.5"])
+    );
+    assert_eq!(
+        hosts(r#"{ hostName = "localhost"; listenAddress = "::"; }"#),
+        json!([])
+    );
+}
+
+#[test]
+fn every_unit_sandbox_denies_ip_maps_users_privately_and_filters_resource_calls() {
+    let sets = eval_json("{ root }: (import (root + \"/nixos-modules/lib\")).unitHardening");
+    for name in ["service", "withoutIPCRemoval"] {
+        let set = &sets[name];
+        assert_eq!(set["IPAddressDeny"], "any", "{name}");
+        assert_eq!(set["PrivateUsers"], true, "{name}");
+        assert_eq!(set["NoNewPrivileges"], true, "{name}");
+        assert_eq!(set["CapabilityBoundingSet"], json!([""]), "{name}");
+        assert_eq!(
+            set["SystemCallFilter"],
+            json!(["@system-service", "~@privileged", "~@resources"]),
+            "{name}"
+        );
+        assert_eq!(set["ProtectSystem"], "strict", "{name}");
+    }
+    assert_eq!(sets["service"]["RemoveIPC"], true);
+    // PostgreSQL's superuser and root keep their IPC objects when such a unit stops.
+    assert!(sets["withoutIPCRemoval"].get("RemoveIPC").is_none());
+    assert_eq!(
+        sets["noNetwork"],
+        json!({ "PrivateNetwork": true, "RestrictAddressFamilies": ["AF_UNIX"] })
     );
 }

@@ -1,5 +1,5 @@
-//! The services' fault API (`/admin/faults`): loopback clients need nothing, others the
-//! bearer token from `--fault-token-file`.
+//! The services' fault API (`/admin/faults`): every request carries the bearer token from
+//! `--fault-token-file`; the services refuse any request without it, from loopback too.
 
 use std::{fs, path::Path};
 
@@ -51,6 +51,9 @@ impl Service {
     }
 }
 
+/// What a user without the token is told.
+pub const TOKEN_HINT: &str = "give the services' fault token with --fault-token-file FILE (or LABCTL_FAULT_TOKEN_FILE); on a host with the lab profile it is /var/lib/alertlab-secrets/fault-token (root only)";
+
 /// Reads the token file (its first line).
 pub fn read_token(path: Option<&Path>) -> anyhow::Result<Option<String>> {
     let Some(path) = path else { return Ok(None) };
@@ -93,6 +96,10 @@ impl FaultApi {
         Ok(url)
     }
 
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
     fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.token {
             Some(token) => request.bearer_auth(token),
@@ -109,14 +116,13 @@ impl FaultApi {
     ) -> anyhow::Error {
         let message = http::error_message(body);
         match status {
-            StatusCode::UNAUTHORIZED => anyhow!(
-                "the fault API of {} at {base} refused the request (HTTP 401): {message}{}",
+            StatusCode::UNAUTHORIZED if self.token.is_none() => anyhow!(
+                "the fault API of {} at {base} requires its token (HTTP 401): {TOKEN_HINT}",
                 service.what(),
-                if self.token.is_none() {
-                    " (give --fault-token-file)"
-                } else {
-                    " (check --fault-token-file)"
-                }
+            ),
+            StatusCode::UNAUTHORIZED => anyhow!(
+                "the fault API of {} at {base} refused the token of --fault-token-file (HTTP 401): {message}",
+                service.what(),
             ),
             _ => anyhow!(
                 "the fault API of {} at {base} answered HTTP {}: {message}",
@@ -126,9 +132,16 @@ impl FaultApi {
         }
     }
 
-    /// Sets a fault (`POST /admin/faults`).
+    /// Sets a fault (`POST /admin/faults`). Without a token it fails before sending: the
+    /// services refuse every fault API request without one.
     pub async fn set(&self, service: Service, spec: &Value) -> anyhow::Result<Value> {
         let base = self.base(service)?;
+        if self.token.is_none() {
+            return Err(anyhow!(
+                "setting a fault on {} needs the fault token: {TOKEN_HINT}",
+                service.what()
+            ));
+        }
         let request = self
             .authorize(self.client.post(format!("{base}/admin/faults")))
             .json(spec);

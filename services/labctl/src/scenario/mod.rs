@@ -111,6 +111,14 @@ impl Scenario {
             })
     }
 
+    /// Acts through the services' fault API (which always requires the token).
+    pub fn uses_fault_api(self) -> bool {
+        matches!(
+            self,
+            Self::ErrorBurst | Self::LatencySpike | Self::PaymentOutage | Self::StockDepletion
+        )
+    }
+
     pub fn description(self, options: &ScenarioOptions) -> String {
         match self {
             Self::ServiceDown => format!(
@@ -174,6 +182,26 @@ impl Env {
             grafana,
             quiet: false,
         })
+    }
+
+    /// Refuses, before anything is done, to run scenarios that set faults without the token.
+    pub fn require_fault_token(
+        &self,
+        scenarios: impl IntoIterator<Item = Scenario>,
+    ) -> anyhow::Result<()> {
+        let needing: Vec<&str> = scenarios
+            .into_iter()
+            .filter(|s| s.uses_fault_api())
+            .map(Scenario::name)
+            .collect();
+        if needing.is_empty() || self.faults.has_token() {
+            return Ok(());
+        }
+        Err(anyhow!(
+            "{} set faults through the services' fault API, which requires its token: {}",
+            needing.join(", "),
+            faults::TOKEN_HINT
+        ))
     }
 
     fn say(&self, scenario: Scenario, text: &str) {
@@ -586,7 +614,7 @@ pub async fn command(targets: &Targets, args: &ScenarioArgs) -> anyhow::Result<E
             if duration > Duration::from_secs(86_400) {
                 return Err(anyhow!("--for must be at most 24h"));
             }
-            if let Some(running) = state.running(scenario) {
+            if let Some(running) = state.running(scenario)? {
                 return Err(anyhow!(
                     "scenario {} is already running (pid {}); stop it first with `labctl scenario stop {}`",
                     scenario.name(),
@@ -595,6 +623,7 @@ pub async fn command(targets: &Targets, args: &ScenarioArgs) -> anyhow::Result<E
                 ));
             }
             let env = Env::new(targets, &args.options)?;
+            env.require_fault_token([scenario])?;
             if *detach {
                 state.detach(scenario, duration)?;
                 return Ok(ExitCode::SUCCESS);
@@ -637,7 +666,7 @@ pub async fn command(targets: &Targets, args: &ScenarioArgs) -> anyhow::Result<E
 
 /// Stops a scenario: signals the process running it, or reverts directly.
 pub async fn stop(env: &Env, state: &StateDir, scenario: Scenario) -> anyhow::Result<String> {
-    if let Some(running) = state.running(scenario) {
+    if let Some(running) = state.running(scenario)? {
         state.terminate(&running, Duration::from_secs(60)).await?;
         return Ok(format!(
             "stopped the labctl process running it (pid {}), which reverted it",

@@ -305,6 +305,11 @@ pub async fn command(targets: &Targets, args: &VerifyArgs) -> anyhow::Result<Exi
     let client = http::client(Duration::from_secs(targets.timeout.max(1)));
     let sinks = Sinks::new(client.clone(), &targets.sink_url, &targets.mailpit_url);
     let env = Env::new(targets, &args.scenarios)?;
+    env.require_fault_token(
+        selected
+            .iter()
+            .flat_map(|&p| all_phases[p - 1].iter().copied()),
+    )?;
 
     // 1. Preflight.
     grafana.health().await?;

@@ -38,6 +38,15 @@ pub fn fixture(name: &str) -> String {
     .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
 }
 
+/// A new directory only this user can use, as labctl requires of its state directory.
+pub fn private_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .permissions(fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .unwrap()
+}
+
 /// A port nothing listens on.
 pub fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -94,6 +103,8 @@ pub struct WorldState {
     pub logins: Vec<(String, bool)>,
     pub requests: Vec<String>,
     pub password: String,
+    /// The token the fake services' fault API requires, as the real ones do.
+    pub fault_token: String,
     stock_7: i64,
 }
 
@@ -202,6 +213,8 @@ impl WorldState {
         Value::Array(alerts)
     }
 }
+
+const WORLD_FAULT_TOKEN: &str = "world-fault-token";
 
 pub struct World {
     pub url: String,
@@ -335,6 +348,18 @@ async fn any(req: &Request, body: Body, state: Data<&Arc<Mutex<WorldState>>>) ->
             s.paused_until = None;
             json_response(StatusCode::OK, json!({"state": "running"}))
         }
+        (_, "/admin/faults")
+            if req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                != Some(format!("Bearer {}", s.fault_token).as_str()) =>
+        {
+            json_response(
+                StatusCode::UNAUTHORIZED,
+                json!({"error": "a valid `Authorization: Bearer <token>` header is required"}),
+            )
+        }
         (Method::POST, "/admin/faults") => {
             let kind = body["kind"].as_str().unwrap_or("").to_owned();
             let seconds = body["duration_seconds"].as_u64().unwrap_or(0);
@@ -408,6 +433,11 @@ impl World {
     pub async fn start(password: &str) -> World {
         let catalog = Catalog::load(None, None, "fast").unwrap();
         let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("fault-token"),
+            format!("{WORLD_FAULT_TOKEN}\n"),
+        )
+        .unwrap();
         let state = Arc::new(Mutex::new(WorldState {
             rules: catalog
                 .rules
@@ -416,6 +446,7 @@ impl World {
                 .collect(),
             down_flag: dir.path().join("inventory-down"),
             password: password.to_owned(),
+            fault_token: WORLD_FAULT_TOKEN.to_owned(),
             stock_7: 120,
             ..WorldState::default()
         }));
@@ -438,8 +469,21 @@ impl World {
         }
     }
 
-    /// Every target of labctl pointed at this world.
+    /// The file holding the fault API's token.
+    pub fn fault_token_file(&self) -> PathBuf {
+        self.dir.path().join("fault-token")
+    }
+
+    /// Every target of labctl pointed at this world, with the fault token.
     pub fn targets(&self) -> Vec<String> {
+        let mut args = self.targets_without_token();
+        args.push("--fault-token-file".to_owned());
+        args.push(self.fault_token_file().display().to_string());
+        args
+    }
+
+    /// Every target, but no fault token.
+    pub fn targets_without_token(&self) -> Vec<String> {
         let mut args = Vec::new();
         for flag in [
             "--api-url",

@@ -36,7 +36,7 @@ fn migrate_applies_the_schema_once_and_then_reports_it_up_to_date() {
 #[test]
 fn bad_settings_are_one_clear_error_and_a_non_zero_exit() {
     let logs = tempfile_dir();
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 6] = [
         (
             &["--listen", "not-an-address"],
             "invalid value 'not-an-address' for '--listen",
@@ -65,6 +65,25 @@ fn bad_settings_are_one_clear_error_and_a_non_zero_exit() {
             ],
             "cannot create log directory",
         ),
+        (
+            &[
+                "--database-url",
+                "postgres://x@127.0.0.1:1/x",
+                "--log-dir",
+                logs.as_str(),
+                "--enable-faults",
+            ],
+            "--enable-faults needs --fault-token-file",
+        ),
+        (
+            &[
+                "--database-url",
+                "postgres://x@127.0.0.1:1/x",
+                "--keep-alive-timeout",
+                "30",
+            ],
+            "--keep-alive-timeout (30 s) must not exceed --header-read-timeout (10 s)",
+        ),
     ];
     for (args, expected) in cases {
         let output = Command::new(BINARY)
@@ -80,6 +99,38 @@ fn bad_settings_are_one_clear_error_and_a_non_zero_exit() {
         );
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
+}
+
+#[test]
+fn help_does_not_print_the_database_password_from_the_environment() {
+    for args in [&["--help"][..], &["migrate", "--help"]] {
+        let output = Command::new(BINARY)
+            .args(args)
+            .env("DATABASE_URL", "postgres://shop:hunter2@db.example/shop")
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{args:?}");
+        assert!(help.contains("[env: DATABASE_URL]"), "{args:?}: {help}");
+        assert!(!help.contains("hunter2"), "{args:?}: {help}");
+    }
+}
+
+#[test]
+fn enabling_faults_without_a_token_file_is_one_line_and_exit_status_1() {
+    let logs = tempfile_dir();
+    let output = Command::new(BINARY)
+        .args(["--database-url", "postgres://x@127.0.0.1:1/x"])
+        .args(["--log-dir", &logs, "--enable-faults"])
+        .env_remove("FAULT_TOKEN_FILE")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "shop-api: error: --enable-faults needs --fault-token-file: the fault API always requires its bearer token"
+    );
 }
 
 #[test]

@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::helpers::{assert_client_error, spawn_app, spawn_app_with, Options};
+use crate::helpers::{assert_client_error, decode, spawn_app, spawn_app_with, Options};
 
 #[tokio::test]
 async fn the_fault_api_is_refused_when_fault_injection_is_disabled() {
@@ -20,6 +20,57 @@ async fn the_fault_api_is_refused_when_fault_injection_is_disabled() {
     assert_client_error(status, &body, 403, "disabled");
     let (status, _) = app.get("/products/1").await;
     assert_eq!(status, 200);
+}
+
+/// The fault API from a real loopback client: being on the host proves nothing (a same-host
+/// proxy or a browser tab under DNS rebinding is a loopback client too), so without the right
+/// token it is 401, and with it a request naming another host or made by a web page is 403.
+#[tokio::test]
+async fn a_loopback_client_needs_the_token_and_a_local_host_name() {
+    let app = spawn_app().await;
+    let url = format!("{}/admin/faults", app.address);
+    let fault = json!({"kind": "error_rate", "value": 1.0, "duration_seconds": 86400});
+    let bearer = shop_testkit::faults::fault_bearer();
+    let attempts = [
+        (app.client.post(&url), 401, "Authorization: Bearer"),
+        (
+            app.client.post(&url).bearer_auth("wrong"),
+            401,
+            "Authorization: Bearer",
+        ),
+        (
+            app.client
+                .post(&url)
+                .header("authorization", &bearer)
+                .header("host", "rebind.attacker.example"),
+            403,
+            "addressed to this host",
+        ),
+        (
+            app.client
+                .post(&url)
+                .header("authorization", &bearer)
+                .header("origin", "http://rebind.attacker.example"),
+            403,
+            "web pages",
+        ),
+        (
+            app.client
+                .post(&url)
+                .header("authorization", &bearer)
+                .header("x-forwarded-for", "203.0.113.7"),
+            403,
+            "proxied",
+        ),
+    ];
+    for (request, expected, mentions) in attempts {
+        let (status, body) = decode(request.json(&fault).send().await.unwrap()).await;
+        assert_client_error(status, &body, expected, mentions);
+    }
+    // Nothing was set: business routes answer.
+    assert_eq!(app.get("/products/1").await.0, 200);
+    let (status, listed) = app.get("/admin/faults").await;
+    assert_eq!((status, listed["faults"].clone()), (200, json!([])));
 }
 
 #[tokio::test]
@@ -53,6 +104,7 @@ async fn an_error_rate_fault_fails_business_routes_only_until_cleared() {
     let response = app
         .client
         .delete(format!("{}/admin/faults", app.address))
+        .header("authorization", shop_testkit::faults::fault_bearer())
         .send()
         .await
         .unwrap();

@@ -15,13 +15,14 @@ pub fn migrated_database() -> String {
     })
 }
 
+/// Quiet logs; with faults enabled, the test token ([`shop_testkit::faults`]).
 pub fn common_args(enable_faults: bool) -> CommonArgs {
     CommonArgs {
         log_dir: PathBuf::from("logs"),
         log_level: log::LevelFilter::Off,
         enable_faults,
-        fault_token_file: None,
-        log_rotation: Default::default(),
+        fault_token_file: enable_faults.then(shop_testkit::faults::fault_token_file),
+        ..CommonArgs::default()
     }
 }
 
@@ -111,21 +112,25 @@ pub fn closed_port() -> u16 {
         .port()
 }
 
+/// Requests to the fault API carry its token; others go as they are.
+pub fn with_fault_token(request: reqwest::RequestBuilder, path: &str) -> reqwest::RequestBuilder {
+    if path.starts_with("/admin/") {
+        request.header("authorization", shop_testkit::faults::fault_bearer())
+    } else {
+        request
+    }
+}
+
 impl TestApp {
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.address))
-            .send()
-            .await
-            .unwrap();
+        let request = self.client.get(format!("{}{path}", self.address));
+        let response = with_fault_token(request, path).send().await.unwrap();
         decode(response).await
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.address))
+        let request = self.client.post(format!("{}{path}", self.address));
+        let response = with_fault_token(request, path)
             .json(body)
             .send()
             .await

@@ -109,6 +109,7 @@ async fn a_processor_outage_for_one_method_fails_only_that_method() {
     let (status, _) = crate::helpers::decode(
         app.client
             .post(format!("http://{payment}/admin/faults"))
+            .header("authorization", shop_testkit::faults::fault_bearer())
             .json(&json!({"kind": "decline_rate", "value": 1.0, "method": "card", "duration_seconds": 60}))
             .send()
             .await

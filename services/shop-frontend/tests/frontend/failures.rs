@@ -52,6 +52,7 @@ async fn an_api_failing_with_5xx_makes_pages_502_and_its_refusals_pass_through()
     let api = reqwest::Client::new();
     let response = api
         .post(format!("{}/admin/faults", app.backend().api_address))
+        .header("authorization", shop_testkit::faults::fault_bearer())
         .json(&json!({"kind": "error_rate", "value": 1.0, "duration_seconds": 60}))
         .send()
         .await
@@ -62,6 +63,7 @@ async fn an_api_failing_with_5xx_makes_pages_502_and_its_refusals_pass_through()
     let (status, body) = app.get_json("/products/2").await;
     assert_eq!(status, 502, "{body}");
     api.delete(format!("{}/admin/faults", app.backend().api_address))
+        .header("authorization", shop_testkit::faults::fault_bearer())
         .send()
         .await
         .unwrap();
@@ -75,6 +77,7 @@ async fn the_labs_latency_spike_on_the_api_slows_pages_without_failing_them() {
     let app = spawn_app().await;
     let response = reqwest::Client::new()
         .post(format!("{}/admin/faults", app.backend().api_address))
+        .header("authorization", shop_testkit::faults::fault_bearer())
         .json(&json!({"kind": "latency", "value": 1500, "duration_seconds": 60}))
         .send()
         .await
@@ -95,6 +98,7 @@ async fn an_api_slower_than_the_timeout_makes_pages_502() {
     .await;
     let response = reqwest::Client::new()
         .post(format!("{}/admin/faults", app.backend().api_address))
+        .header("authorization", shop_testkit::faults::fault_bearer())
         .json(&json!({"kind": "latency", "value": 2000, "duration_seconds": 60}))
         .send()
         .await
@@ -151,6 +155,7 @@ async fn an_error_rate_fault_fails_pages_while_health_and_metrics_answer() {
     let (status, cleared) = decode(
         app.client
             .delete(app.url("/admin/faults"))
+            .header("authorization", shop_testkit::faults::fault_bearer())
             .send()
             .await
             .unwrap(),

@@ -16,13 +16,14 @@ pub fn migrated_database() -> String {
     })
 }
 
+/// Quiet logs; with faults enabled, the test token ([`shop_testkit::faults`]).
 pub fn common_args(enable_faults: bool) -> CommonArgs {
     CommonArgs {
         log_dir: PathBuf::from("logs"),
         log_level: log::LevelFilter::Off,
         enable_faults,
-        fault_token_file: None,
-        log_rotation: Default::default(),
+        fault_token_file: enable_faults.then(shop_testkit::faults::fault_token_file),
+        ..CommonArgs::default()
     }
 }
 
@@ -101,6 +102,7 @@ pub struct Options {
     /// Point the frontend at an API that is not there.
     pub api_down: bool,
     pub session_timeout: u64,
+    pub max_sessions: u32,
     pub api_timeout: u64,
     pub enable_faults: bool,
 }
@@ -111,6 +113,7 @@ impl Default for Options {
             decline_rate: 0.0,
             api_down: false,
             session_timeout: 1800,
+            max_sessions: shop_frontend::MAX_SESSIONS,
             api_timeout: 5,
             enable_faults: true,
         }
@@ -149,6 +152,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         api_url,
         api_timeout: options.api_timeout,
         session_timeout: options.session_timeout,
+        max_sessions: options.max_sessions,
         common: common_args(options.enable_faults),
     })
     .await
@@ -201,14 +205,27 @@ impl TestApp {
     }
 
     /// `GET path` expecting JSON.
+    /// Requests to the fault API carry its token; others go as they are.
+    fn with_fault_token(
+        &self,
+        request: reqwest::RequestBuilder,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        if path.starts_with("/admin/") {
+            request.header("authorization", shop_testkit::faults::fault_bearer())
+        } else {
+            request
+        }
+    }
+
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
-        decode(self.client.get(self.url(path)).send().await.unwrap()).await
+        let request = self.with_fault_token(self.client.get(self.url(path)), path);
+        decode(request.send().await.unwrap()).await
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
         decode(
-            self.client
-                .post(self.url(path))
+            self.with_fault_token(self.client.post(self.url(path)), path)
                 .json(body)
                 .send()
                 .await

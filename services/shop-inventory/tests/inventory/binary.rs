@@ -1,4 +1,4 @@
-//! The `shop-inventory` binary: stock events in its JSON-lines log.
+//! The `shop-inventory` binary: stock events in its JSON-lines log, and `--help`.
 
 use std::{
     process::{Command, Stdio},
@@ -31,6 +31,8 @@ async fn depleting_a_product_logs_low_and_critical_stock_then_its_replenishment(
             "1",
             "--enable-faults",
         ])
+        .arg("--fault-token-file")
+        .arg(shop_testkit::faults::fault_token_file())
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .arg("--log-dir")
         .arg(&logs)
@@ -46,6 +48,7 @@ async fn depleting_a_product_logs_low_and_critical_stock_then_its_replenishment(
     }
     client
         .post(format!("{base}/admin/faults"))
+        .header("authorization", shop_testkit::faults::fault_bearer())
         .json(&json!({"kind": "restock_paused", "duration_seconds": 3}))
         .send()
         .await
@@ -94,4 +97,17 @@ async fn depleting_a_product_logs_low_and_critical_stock_then_its_replenishment(
         .iter()
         .any(|l| l["product_id"] == 7 && l["new_level"] == 0));
     assert!(lines.iter().all(|l| l["service"] == "inventory"));
+}
+
+#[test]
+fn help_does_not_print_the_database_password_from_the_environment() {
+    let output = Command::new(BINARY)
+        .arg("--help")
+        .env("DATABASE_URL", "postgres://shop:hunter2@db.example/shop")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(help.contains("[env: DATABASE_URL]"), "{help}");
+    assert!(!help.contains("hunter2"), "{help}");
 }

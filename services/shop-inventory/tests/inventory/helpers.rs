@@ -29,8 +29,8 @@ pub async fn spawn_app_on(database_url: String) -> TestApp {
             log_dir: PathBuf::from("logs"),
             log_level: log::LevelFilter::Off,
             enable_faults: true,
-            fault_token_file: None,
-            log_rotation: Default::default(),
+            fault_token_file: Some(shop_testkit::faults::fault_token_file()),
+            ..CommonArgs::default()
         },
     })
     .await
@@ -59,6 +59,9 @@ impl TestApp {
             .request(method, format!("{}{path}", self.address));
         if let Some(body) = body {
             request = request.json(&body);
+        }
+        if path.starts_with("/admin/") {
+            request = request.header("authorization", shop_testkit::faults::fault_bearer());
         }
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();

@@ -75,7 +75,7 @@ pub fn eval_json(expr: &str) -> Value {
 
 /// The shop data (`nixos-modules/lib/shop.json`) as evaluated through the Nix library.
 pub fn shop() -> Value {
-    eval_json("{ root }: removeAttrs (import (root + \"/nixos-modules/lib\")) [ \"prometheusScrapeConfigs\" \"promtailConfig\" \"alloyConfig\" ]")
+    eval_json("{ root }: removeAttrs (import (root + \"/nixos-modules/lib\")) [ \"adminAllowedHosts\" \"prometheusScrapeConfigs\" \"promtailConfig\" \"alloyConfig\" ]")
 }
 
 /// A scratch directory unique to this process and `name`, created empty.
