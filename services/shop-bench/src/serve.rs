@@ -6,7 +6,7 @@ use std::{io::Write, path::PathBuf};
 use clap::Args;
 use shop_testkit::TestPostgres;
 
-use crate::procs::ServiceProcess;
+use crate::procs::{unlimited_orders, ServiceProcess};
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -42,6 +42,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let client = reqwest::Client::new();
     let args_enable_faults = args.enable_faults;
+    // The lab's two secrets, in files of their own for as long as the shop runs: the payment
+    // token (API → payment) and the operator token (faults, stock changes).
+    let payment_token = shop_testkit::secrets::token_file("payment-token");
+    let operator_token = shop_testkit::secrets::token_file("operator-token");
+    let payment_token_args = || {
+        vec![
+            "--payment-token-file".to_owned(),
+            payment_token.path.display().to_string(),
+        ]
+    };
     let service = |name: &'static str, extra: Vec<String>| {
         ServiceProcess::spawn(
             name,
@@ -52,19 +62,25 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 if args_enable_faults {
                     args.push("--enable-faults".into());
                 }
+                args.push("--fault-token-file".into());
+                args.push(operator_token.path.display().to_string());
                 args.extend(extra);
                 args
             },
         )
     };
     let database = || vec!["--database-url".to_owned(), url.clone()];
-    let mut payment = service("payment", vec![])?;
+    let mut payment = service("payment", payment_token_args())?;
     payment.wait_ready(&client).await?;
     let mut api = service(
         "api",
         [
             database(),
             vec!["--payment-url".into(), payment.url.clone()],
+            payment_token_args(),
+            // The fuzzer places far more orders than any client may: it tests the order
+            // route, not its rate limit (which has its own tests).
+            unlimited_orders(),
         ]
         .concat(),
     )?;
@@ -81,6 +97,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "frontend": frontend.url,
         "database": url,
         "logs": work.join("logs"),
+        "payment_token_file": payment_token.path,
+        "operator_token_file": operator_token.path,
     });
     let mut stdout = std::io::stdout();
     writeln!(stdout, "{addresses}")?;
