@@ -230,7 +230,11 @@ async fn traffic_runs_journeys_obeys_its_control_endpoint_and_stops_on_sigterm()
         .flatten()
         .filter(|a| a.starts_with("Bearer session-"))
         .count();
-    let anonymous = s.checkout_authorizations.iter().filter(|a| a.is_none()).count();
+    let anonymous = s
+        .checkout_authorizations
+        .iter()
+        .filter(|a| a.is_none())
+        .count();
     assert!(with_session > 0, "{:?}", s.checkout_authorizations);
     assert!(anonymous > 0, "{:?}", s.checkout_authorizations);
     assert_eq!(with_session + anonymous, s.checkout_authorizations.len());

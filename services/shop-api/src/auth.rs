@@ -102,7 +102,9 @@ pub async fn purge_expired_sessions(db: Database) {
             .await
         {
             Ok(0) => {}
-            Ok(n) => log::debug!(event = "sessions_purged", count = n; "deleted {n} expired session(s)"),
+            Ok(n) => {
+                log::debug!(event = "sessions_purged", count = n; "deleted {n} expired session(s)")
+            }
             Err(err) if err.is_unavailable() => {}
             Err(err) => {
                 let cause = crate::api::error_chain(&err);

@@ -143,7 +143,10 @@ mod tests {
             one.of_test(&request("127.0.0.1:1", &["unknown"])),
             ip("127.0.0.1")
         );
-        assert_eq!(one.of_test(&request("127.0.0.1:1", &[" , "])), ip("127.0.0.1"));
+        assert_eq!(
+            one.of_test(&request("127.0.0.1:1", &[" , "])),
+            ip("127.0.0.1")
+        );
         assert_eq!(one.of_test(&request("127.0.0.1:1", &[])), ip("127.0.0.1"));
         assert_eq!(
             one.of_test(&request("127.0.0.1:1", &["198.51.100.7:4711"])),

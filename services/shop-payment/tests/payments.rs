@@ -223,7 +223,11 @@ async fn payments_and_refunds_need_the_payment_token() {
     assert!(metrics.contains("payment_amount_total 30"), "{metrics}");
     let (status, refund) = app.post("/refunds", json!({"transaction_id": tx})).await;
     assert_eq!(
-        (status, refund["amount"].as_str(), refund["remaining"].as_str()),
+        (
+            status,
+            refund["amount"].as_str(),
+            refund["remaining"].as_str()
+        ),
         (200, Some("30"), Some("0")),
         "the whole amount was still there to refund: {refund}"
     );

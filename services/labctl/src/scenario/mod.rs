@@ -793,7 +793,10 @@ mod tests {
         let mut per_address: HashMap<&str, usize> = HashMap::new();
         for a in &stuffing {
             *per_address.entry(a.forwarded_for.as_str()).or_default() += 1;
-            assert!(a.forwarded_for.parse::<std::net::Ipv4Addr>().is_ok(), "{a:?}");
+            assert!(
+                a.forwarded_for.parse::<std::net::Ipv4Addr>().is_ok(),
+                "{a:?}"
+            );
         }
         // The brute-force rule counts only addresses with more than 5 failures.
         assert!(per_address.values().all(|n| *n <= 2), "{per_address:?}");

@@ -109,10 +109,7 @@ enum CreateResponse {
     /// Too many orders from this customer or client address, or for the whole shop; nothing
     /// was recorded. Try again after `Retry-After` seconds.
     #[oai(status = 429)]
-    TooManyOrders(
-        Json<ErrorBody>,
-        #[oai(header = "Retry-After")] u64,
-    ),
+    TooManyOrders(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
     /// The database or the payment service is unavailable; no stock was taken.

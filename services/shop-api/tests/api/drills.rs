@@ -42,7 +42,12 @@ impl ApiProcess {
             .arg("--payment-token-file")
             .arg(&PAYMENT_TOKEN.path)
             // The drills order faster than any one client may (the limits have their tests).
-            .args(["--order-limit-per-ip", "1000000", "--order-limit-global", "1000000"])
+            .args([
+                "--order-limit-per-ip",
+                "1000000",
+                "--order-limit-global",
+                "1000000",
+            ])
             .arg("--log-dir")
             .arg(log_dir)
             .stdout(Stdio::null())

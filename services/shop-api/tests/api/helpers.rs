@@ -159,8 +159,16 @@ impl TestApp {
     }
 
     /// A request with headers (`authorization`, `x-forwarded-for` …).
-    pub async fn post_with(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> (u16, Value) {
-        let mut request = self.client.post(format!("{}{path}", self.address)).json(body);
+    pub async fn post_with(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .json(body);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }

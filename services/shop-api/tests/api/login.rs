@@ -15,9 +15,11 @@ async fn a_customer_logs_in_and_gets_a_session_whose_token_is_stored_only_hashed
     assert_eq!(body["email"], "alice@example.com");
     let token = body["session_token"].as_str().unwrap();
     assert_eq!(token.len(), 64, "{token}");
-    let expires = chrono::DateTime::parse_from_rfc3339(body["expires_at"].as_str().unwrap())
-        .unwrap();
-    let ttl = expires.signed_duration_since(chrono::Utc::now()).num_seconds();
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(body["expires_at"].as_str().unwrap()).unwrap();
+    let ttl = expires
+        .signed_duration_since(chrono::Utc::now())
+        .num_seconds();
     assert!((3500..=3600).contains(&ttl), "{ttl}");
     assert_eq!(app.count("SELECT count(*) AS n FROM login_attempts a JOIN customers c ON c.id = a.customer_id WHERE a.success AND c.email = 'alice@example.com'"), 1);
     // The database holds the token's SHA-256 and nothing from which to recover it.

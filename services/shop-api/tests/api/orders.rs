@@ -49,9 +49,7 @@ async fn a_logged_in_customers_order_is_paid_completed_and_theirs_alone() {
         let (status, body) = app.get_with(&format!("/orders/{id}"), &headers).await;
         assert_client_error(status, &body, 404, &format!("no order with id {id}"));
     }
-    let (status, body) = app
-        .get(&format!("/orders/{}", uuid::Uuid::new_v4()))
-        .await;
+    let (status, body) = app.get(&format!("/orders/{}", uuid::Uuid::new_v4())).await;
     assert_client_error(status, &body, 404, "no order");
     // The serial is no id at all.
     let serial = app.count("SELECT max(id) AS n FROM orders");
@@ -75,7 +73,11 @@ async fn an_anonymous_order_is_readable_by_whoever_holds_its_id() {
     let bob = app.login("bob@example.com").await;
     for headers in [vec![], vec![("authorization", bob.as_str())]] {
         let (status, fetched) = app.get_with(&format!("/orders/{id}"), &headers).await;
-        assert_eq!((status, fetched["id"].as_str()), (200, Some(id)), "{fetched}");
+        assert_eq!(
+            (status, fetched["id"].as_str()),
+            (200, Some(id)),
+            "{fetched}"
+        );
     }
 }
 

@@ -15,7 +15,12 @@ async fn catalogue(app: &TestApp) -> Vec<(i64, i64)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| (p["id"].as_i64().unwrap(), p["stock_level"].as_i64().unwrap()))
+        .map(|p| {
+            (
+                p["id"].as_i64().unwrap(),
+                p["stock_level"].as_i64().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -28,7 +33,11 @@ struct Answer {
 /// `orders` anonymous orders at once, each for as much of a product as one order may take
 /// (its whole stock up to 100), round the catalogue; `forwarded_for(n)` is the n-th's
 /// `X-Forwarded-For`.
-async fn flood(app: &TestApp, orders: usize, forwarded_for: impl Fn(usize) -> String) -> Vec<Answer> {
+async fn flood(
+    app: &TestApp,
+    orders: usize,
+    forwarded_for: impl Fn(usize) -> String,
+) -> Vec<Answer> {
     let products = catalogue(app).await;
     let mut tasks = Vec::new();
     for n in 0..orders {
@@ -84,12 +93,18 @@ async fn a_flood_of_anonymous_orders_from_one_address_takes_only_its_burst() {
         (1..=5).contains(&created),
         "a client may place a sixth of its 30 a minute at once, got {created}"
     );
-    assert_refusals_are_429s_with_retry_after(&answers, "too many anonymous orders from this address");
+    assert_refusals_are_429s_with_retry_after(
+        &answers,
+        "too many anonymous orders from this address",
+    );
 
     let after = catalogue(&app).await;
     let touched = before.iter().zip(&after).filter(|(b, a)| b != a).count();
     let in_stock = after.iter().filter(|(_, stock)| *stock > 0).count();
-    assert!(touched <= created, "{touched} products changed for {created} orders");
+    assert!(
+        touched <= created,
+        "{touched} products changed for {created} orders"
+    );
     assert!(in_stock >= before.len() - 5, "{after:?}");
     assert_eq!(
         app.count("SELECT count(*) AS n FROM orders"),
@@ -98,7 +113,10 @@ async fn a_flood_of_anonymous_orders_from_one_address_takes_only_its_burst() {
     );
     let metrics = app.metrics().await;
     assert!(
-        metrics.contains(&format!("orders_total{{status=\"rate_limited\"}} {}", 58 - created)),
+        metrics.contains(&format!(
+            "orders_total{{status=\"rate_limited\"}} {}",
+            58 - created
+        )),
         "{metrics}"
     );
     // Another client is not held back by this one.
@@ -129,7 +147,10 @@ async fn a_flood_from_many_addresses_is_held_by_the_global_budget() {
     // One order takes at most 100 units: only products with no more than that can be emptied.
     let small = before.iter().filter(|(_, stock)| *stock <= 100).count();
     assert!(in_stock >= before.len() - small, "{after:?}");
-    assert!(in_stock > before.len() / 2, "the catalogue is not emptied: {after:?}");
+    assert!(
+        in_stock > before.len() / 2,
+        "the catalogue is not emptied: {after:?}"
+    );
 }
 
 #[tokio::test]
@@ -156,7 +177,10 @@ async fn a_logged_in_customer_has_a_budget_of_their_own() {
         .post_with(
             "/orders",
             &order,
-            &[("authorization", &alice), ("x-forwarded-for", "192.0.2.200")],
+            &[
+                ("authorization", &alice),
+                ("x-forwarded-for", "192.0.2.200"),
+            ],
         )
         .await;
     assert_client_error(status, &body, 429, "too many orders for this customer");
@@ -165,7 +189,10 @@ async fn a_logged_in_customer_has_a_budget_of_their_own() {
         .await;
     assert_eq!(status, 201, "{body}");
     let (status, body) = app.post_json("/orders", &order).await;
-    assert_eq!(status, 201, "anonymous orders have their own budget: {body}");
+    assert_eq!(
+        status, 201,
+        "anonymous orders have their own budget: {body}"
+    );
 }
 
 #[tokio::test]

@@ -231,13 +231,20 @@ async fn a_checkout_without_a_session_is_anonymous_and_a_bad_session_orders_noth
     assert_error(status, &body, 401, "log in again");
     assert_eq!(app.count("SELECT count(*) AS n FROM orders"), 0);
     let page = app.page("/cart").await;
-    assert!(page.text.contains("Orbit USB-C Hub"), "the cart is kept: {}", page.text);
+    assert!(
+        page.text.contains("Orbit USB-C Hub"),
+        "the cart is kept: {}",
+        page.text
+    );
 
     let (status, body) = app
         .post_json("/checkout", &json!({"payment_method": "paypal"}))
         .await;
     assert_eq!(status, 201, "{body}");
-    assert!(body["orders"][0]["order"]["customer_id"].is_null(), "{body}");
+    assert!(
+        body["orders"][0]["order"]["customer_id"].is_null(),
+        "{body}"
+    );
     assert_eq!(
         app.count("SELECT count(*) AS n FROM orders WHERE customer_id IS NULL"),
         1
@@ -263,7 +270,12 @@ async fn a_visitors_own_forwarded_for_does_not_reach_the_api() {
         )
         .await;
         if status != 201 {
-            assert_error(status, &body, 429, "too many anonymous orders from this address");
+            assert_error(
+                status,
+                &body,
+                429,
+                "too many anonymous orders from this address",
+            );
         }
         statuses.push(status);
     }

@@ -283,7 +283,12 @@ impl TestApp {
     }
 
     /// `POST path` with an `Authorization` header.
-    pub async fn post_json_as(&self, path: &str, body: &Value, authorization: &str) -> (u16, Value) {
+    pub async fn post_json_as(
+        &self,
+        path: &str,
+        body: &Value,
+        authorization: &str,
+    ) -> (u16, Value) {
         decode(
             self.client
                 .post(self.url(path))

@@ -254,7 +254,10 @@ async fn stock_changes_need_the_operator_token() {
                 .await;
             assert_eq!(status, 401, "{method} {path} {authorization:?}: {response}");
             assert!(
-                response["error"].as_str().unwrap().contains("operator token"),
+                response["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("operator token"),
                 "{response}"
             );
         }
@@ -264,7 +267,11 @@ async fn stock_changes_need_the_operator_token() {
     let (status, item) = app
         .request(Method::PUT, "/stock/3", Some(json!({"stock_level": 0})))
         .await;
-    assert_eq!((status, item["stock_level"].as_i64()), (200, Some(0)), "{item}");
+    assert_eq!(
+        (status, item["stock_level"].as_i64()),
+        (200, Some(0)),
+        "{item}"
+    );
 }
 
 #[tokio::test]
@@ -279,6 +286,9 @@ async fn without_an_operator_token_stock_cannot_be_changed_over_http() {
         )
         .await;
     assert_eq!(status, 403, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("--fault-token-file"));
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("--fault-token-file"));
     assert_eq!(app.get("/stock").await.0, 200, "reading stays open");
 }
