@@ -12,6 +12,15 @@
   cfg = config.services.alertlab.shop;
   exe = name: "${cfg.package}/bin/${name}";
 
+  # The token between the API and the payment service: the file given, else one generated
+  # at first boot (alertlab-payment-token below), never in the store.
+  generatePaymentToken = cfg.paymentTokenFile == null;
+  paymentTokenFile =
+    if generatePaymentToken
+    then "/var/lib/alertlab-payment-token/payment-token"
+    else cfg.paymentTokenFile;
+  usesPaymentToken = service: service.name == "api" || service.name == "payment";
+
   # postgres:///shop?host=/run/postgresql: the socket, peer authentication as cfg.user.
   databaseUrl = "postgres:///${cfg.database.name}?host=/run/postgresql";
   url = port: "http://127.0.0.1:${toString port}";
@@ -63,7 +72,8 @@
       (toString maxConnections)
     ]
     ++ lib.optionals service.database ["--database-url" databaseUrl]
-    ++ lib.optionals (service.name == "api") ["--payment-url" (url cfg.ports.payment)]
+    ++ lib.optionals (service.name == "api") ["--payment-url" (url cfg.ports.payment) "--trusted-proxies" (toString cfg.trustedProxies)]
+    ++ lib.optionals (usesPaymentToken service) ["--payment-token-file" "%d/payment-token"]
     ++ lib.optionals (service.name == "frontend") ["--api-url" (url cfg.ports.api)]
     ++ lib.optionals (service.name == "inventory") ["--refresh-interval" (toString cfg.inventoryRefreshInterval)]
     ++ lib.optionals cfg.faults.enable (
@@ -72,14 +82,15 @@
     );
 
   dbUnits = ["postgresql.target" "alertlab-migrate.service"];
+  tokenUnits = service: lib.optionals (generatePaymentToken && usesPaymentToken service) ["alertlab-payment-token.service"];
 
   serviceUnit = service: {
     name = service.binary;
     value = {
       description = "alertlab shop ${service.name} service";
       wantedBy = ["multi-user.target"];
-      after = ["network.target"] ++ lib.optionals service.database dbUnits;
-      requires = lib.optionals service.database dbUnits;
+      after = ["network.target"] ++ lib.optionals service.database dbUnits ++ tokenUnits service;
+      requires = lib.optionals service.database dbUnits ++ tokenUnits service;
       serviceConfig =
         hardening
         // identity
@@ -93,7 +104,9 @@
           Restart = "on-failure";
           RestartSec = 2;
           # (Without a token file the module's assertion fails the build.)
-          LoadCredential = lib.optionals (cfg.faults.enable && cfg.faults.tokenFile != null) ["fault-token:${cfg.faults.tokenFile}"];
+          LoadCredential =
+            lib.optionals (cfg.faults.enable && cfg.faults.tokenFile != null) ["fault-token:${cfg.faults.tokenFile}"]
+            ++ lib.optionals (usesPaymentToken service) ["payment-token:${paymentTokenFile}"];
           IPAddressAllow = serviceClients;
           LimitNOFILE = openFiles;
         };
@@ -161,6 +174,28 @@ in {
         `IPAddressAllow`; everything else is denied with `IPAddressDeny=any`): addresses with an
         optional prefix length, or `any`, `link-local`, `multicast`. Give the networks of the
         hosts that scrape or call the services when `listenAddress` is not loopback.
+      '';
+    };
+
+    paymentTokenFile = mkOption {
+      type = secretPath;
+      default = null;
+      example = "/run/secrets/alertlab-payment-token";
+      description = ''
+        File with the bearer token the API sends to the payment service, which refuses
+        payments and refunds without it. By default one is generated at first boot under
+        /var/lib/alertlab-payment-token (root-only).
+      '';
+    };
+
+    trustedProxies = mkOption {
+      type = types.ints.between 0 8;
+      default = 1;
+      description = ''
+        Proxies on this host in front of the API whose `X-Forwarded-For` entries it trusts
+        (`--trusted-proxies`): the client of a login or an anonymous order is the entry this
+        many places from the right, for requests from loopback only. 1 fits the lab: the
+        frontend, and `labctl traffic` simulating clients, each write one entry.
       '';
     };
 
@@ -363,6 +398,32 @@ in {
 
         networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall (lib.attrValues cfg.ports);
       }
+
+      (lib.mkIf generatePaymentToken {
+        # Written once, root-only; the API and payment units get it through LoadCredential.
+        systemd.services.alertlab-payment-token = {
+          description = "alertlab payment token (generated once)";
+          wantedBy = ["multi-user.target"];
+          before = ["shop-api.service" "shop-payment.service"];
+          serviceConfig =
+            hardening
+            // {
+              Type = "oneshot";
+              RemainAfterExit = true;
+              StateDirectory = "alertlab-payment-token";
+              StateDirectoryMode = "0700";
+              UMask = "0077";
+              PrivateNetwork = true;
+              RestrictAddressFamilies = ["AF_UNIX"];
+            };
+          script = ''
+            token="$STATE_DIRECTORY/payment-token"
+            if [ ! -s "$token" ]; then
+              head -c 48 /dev/urandom | base64 | tr -d '/+=\n' | head -c 32 > "$token"
+            fi
+          '';
+        };
+      })
 
       (lib.mkIf cfg.grafanaReadOnly.enable {
         # SELECT only, on the tables the migrations made (and those they will make).

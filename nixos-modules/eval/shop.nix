@@ -9,6 +9,9 @@
       tokenFile = "/run/secrets/fault-token";
     };
     grafanaReadOnly.passwordFile = "/run/secrets/grafana-ro-password";
+    # Given, not generated (the lab eval case covers the generated one).
+    paymentTokenFile = "/run/secrets/payment-token";
+    trustedProxies = 2;
     traffic.enable = true;
     webhookSink.enable = true;
   };

@@ -23,13 +23,14 @@ use crate::{
 };
 
 /// The failures the lab can inject; every rule's `scenario` label names one.
-pub const KNOWN_SCENARIOS: [&str; 7] = [
+pub const KNOWN_SCENARIOS: [&str; 8] = [
     "service-down",
     "error-burst",
     "latency-spike",
     "payment-outage",
     "stock-depletion",
     "brute-force",
+    "credential-stuffing",
     "traffic-stop",
 ];
 

@@ -31,9 +31,11 @@ fn migrated_database() -> String {
 /// Starts the four services in-process; returns their base URLs.
 async fn start_shop(database_url: &str) -> Vec<String> {
     let any = || "127.0.0.1:0".parse().unwrap();
+    let token = shop_testkit::secrets::token_file("payment-token");
     let payment = shop_payment::Application::build(shop_payment::Settings {
         listen: any(),
         decline_rate: 0.0,
+        payment_token_file: token.path.clone(),
         common: common(),
     })
     .await
@@ -44,7 +46,11 @@ async fn start_shop(database_url: &str) -> Vec<String> {
         database_url: database_url.to_owned(),
         payment_url: payment_url.clone(),
         payment_timeout: Duration::from_secs(5),
+        payment_token_file: token.path.clone(),
         database_pool_size: 4,
+        trusted_proxies: 1,
+        session_ttl: Duration::from_secs(3600),
+        order_limits: shop_api::OrderLimits::default(),
         common: common(),
     })
     .await
@@ -192,8 +198,11 @@ fn every_sql_query_runs_on_the_schema_and_alert_queries_have_grafanas_shape() {
     conn.batch_execute(
         "INSERT INTO orders (product_id, quantity, total_amount, order_status, payment_method)
          VALUES (1, 1, 149.00, 'completed', 'card'), (2, 2, 239.00, 'failed', 'card');
+         INSERT INTO login_attempts (email, ip_address, success, customer_id)
+         SELECT email, '198.51.100.7', email <> 'bob@example.com', id FROM customers
+         WHERE email IN ('alice@example.com', 'bob@example.com');
          INSERT INTO login_attempts (email, ip_address, success)
-         VALUES ('alice@example.com', '198.51.100.7', false), ('bob@example.com', '198.51.100.8', true);",
+         VALUES ('nobody@example.net', '198.51.100.9', false);",
     )
     .unwrap();
     let files = GrafanaFiles::load(&repo_root()).unwrap();

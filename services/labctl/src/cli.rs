@@ -257,6 +257,24 @@ pub struct ScenarioOptions {
     )]
     pub brute_force_rate: f64,
 
+    /// Failed logins per second of the credential-stuffing scenario.
+    #[arg(
+        long,
+        env = "LABCTL_STUFFING_RATE",
+        default_value_t = 2.0,
+        global = true
+    )]
+    pub stuffing_rate: f64,
+
+    /// The account (a seeded customer's email) the credential-stuffing scenario targets.
+    #[arg(
+        long,
+        env = "LABCTL_STUFFING_ACCOUNT",
+        default_value = "judy@example.com",
+        global = true
+    )]
+    pub stuffing_account: String,
+
     /// Do not write Grafana annotations.
     #[arg(long, env = "LABCTL_NO_ANNOTATE", global = true)]
     pub no_annotate: bool,

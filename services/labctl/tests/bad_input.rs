@@ -14,7 +14,7 @@ fn an_unknown_scenario_is_named_with_the_known_ones() {
         let out = run(&["scenario", action, "meltdown"]);
         assert_one_line_error(
             &out,
-            "unknown scenario `meltdown`; known scenarios: service-down, error-burst, latency-spike, payment-outage, stock-depletion, brute-force, traffic-stop",
+            "unknown scenario `meltdown`; known scenarios: service-down, error-burst, latency-spike, payment-outage, stock-depletion, brute-force, credential-stuffing, traffic-stop",
         );
     }
     assert_one_line_error(

@@ -99,7 +99,7 @@ async fn without_loki_its_rules_are_listed_as_not_checked_and_expectations_fail_
         "{loki}"
     );
     assert!(
-        stdout.contains("9 rule(s) checked (3 true), 3 NOT CHECKED"),
+        stdout.contains("10 rule(s) checked (3 true), 3 NOT CHECKED"),
         "{stdout}"
     );
     let error_rate = stdout

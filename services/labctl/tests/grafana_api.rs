@@ -199,7 +199,7 @@ async fn labctl_alerts_reads_a_grafana_and_refuses_wrong_credentials() {
         String::from_utf8_lossy(&ok.stderr)
     );
     assert!(stdout.contains("alertlab-service-down"), "{stdout}");
-    assert!(stdout.contains("12 rule(s): 0 firing"), "{stdout}");
+    assert!(stdout.contains("13 rule(s): 0 firing"), "{stdout}");
 
     let json = tokio::task::spawn_blocking({
         let url = url.clone();
@@ -214,7 +214,7 @@ async fn labctl_alerts_reads_a_grafana_and_refuses_wrong_credentials() {
     .await
     .unwrap();
     let report: Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(report["rules"].as_array().unwrap().len(), 12);
+    assert_eq!(report["rules"].as_array().unwrap().len(), 13);
 
     let wrong = tokio::task::spawn_blocking(move || {
         labctl()

@@ -193,12 +193,16 @@ async fn stop_without_a_process_reverts_directly_and_stop_all_reverts_everything
     let all = run(&world, state.path(), &["scenario", "stop-all"]).await;
     assert!(all.status.success(), "{}", text(&all));
     let stdout = String::from_utf8_lossy(&all.stdout);
-    assert_eq!(stdout.lines().count(), 7, "{stdout}");
+    assert_eq!(stdout.lines().count(), 8, "{stdout}");
     assert!(stdout.contains("service-down: ran `true`"), "{stdout}");
     assert!(stdout.contains("stock-depletion: no restock_paused fault was active on the inventory service; product 7 is at 120, above its threshold 12"), "{stdout}");
     assert!(stdout.contains("traffic-stop: traffic resumed"), "{stdout}");
     assert!(
         stdout.contains("brute-force: no brute-force loop runs in this process"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("credential-stuffing: no credential-stuffing loop runs in this process"),
         "{stdout}"
     );
     let s = world.state.lock().unwrap();
@@ -215,10 +219,20 @@ async fn stop_without_a_process_reverts_directly_and_stop_all_reverts_everything
 async fn stock_depletion_sets_the_product_to_zero_and_restores_it() {
     let world = World::start("admin").await;
     let state = common::private_dir();
+    let token = state.path().join("fault-token");
+    std::fs::write(&token, "operator-token-0123456789\n").unwrap();
     let out = run(
         &world,
         state.path(),
-        &["scenario", "start", "stock-depletion", "--for", "1s"],
+        &[
+            "--fault-token-file",
+            token.to_str().unwrap(),
+            "scenario",
+            "start",
+            "stock-depletion",
+            "--for",
+            "1s",
+        ],
     )
     .await;
     assert!(out.status.success(), "{}", text(&out));
@@ -243,6 +257,40 @@ async fn stock_depletion_sets_the_product_to_zero_and_restores_it() {
         ],
         "the pause comes before the depletion"
     );
+    // Both stock changes carry the operator token.
+    assert_eq!(
+        s.stock_authorizations,
+        vec![Some("Bearer operator-token-0123456789".to_owned()); 2]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credential_stuffing_fails_logins_on_one_account_from_many_addresses() {
+    let world = World::start("admin").await;
+    let state = tempfile::tempdir().unwrap();
+    let out = run(
+        &world,
+        state.path(),
+        &[
+            "scenario",
+            "start",
+            "credential-stuffing",
+            "--for",
+            "3s",
+            "--stuffing-rate",
+            "10",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("rejected with 401"), "{}", text(&out));
+    let s = world.state.lock().unwrap();
+    let addresses: std::collections::HashSet<&str> =
+        s.logins.iter().map(|(ip, _)| ip.as_str()).collect();
+    assert!(s.logins.len() >= 20, "{:?}", s.logins);
+    assert_eq!(addresses.len(), s.logins.len(), "one attempt per address");
+    assert!(addresses.iter().all(|ip| ip.starts_with("192.0.2.")));
+    assert!(s.logins.iter().all(|(_, ok)| !ok));
 }
 
 #[test]

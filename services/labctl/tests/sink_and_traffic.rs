@@ -332,4 +332,24 @@ async fn traffic_runs_journeys_obeys_its_control_endpoint_and_stops_on_sigterm()
     assert!(failures.values().all(|n| *n <= 2), "{failures:?}");
     assert!(s.requests.iter().any(|r| r == "POST /checkout"));
     assert!(s.requests.iter().any(|r| r == "POST /cart/items"));
+    // Customers check out with the session of their login, the others anonymously; a
+    // customer's session is kept for their next checkouts.
+    let with_session = s
+        .checkout_authorizations
+        .iter()
+        .flatten()
+        .filter(|a| a.starts_with("Bearer session-"))
+        .count();
+    let anonymous = s
+        .checkout_authorizations
+        .iter()
+        .filter(|a| a.is_none())
+        .count();
+    assert!(with_session > 0, "{:?}", s.checkout_authorizations);
+    assert!(anonymous > 0, "{:?}", s.checkout_authorizations);
+    assert_eq!(with_session + anonymous, s.checkout_authorizations.len());
+    assert!(
+        status["sessions_opened"].as_u64().unwrap() <= 10,
+        "one session per customer: {status}"
+    );
 }

@@ -8,7 +8,7 @@
 //! Phases (scenarios that do not set off each other's rules run together):
 //! 1. error-burst, latency-spike, payment-outage, stock-depletion, brute-force
 //! 2. service-down (the inventory is stopped and started through files the test watches),
-//!    traffic-stop
+//!    traffic-stop, credential-stuffing
 //!
 //! Needs `prometheus` (Debian: `apt-get install prometheus`, or $PROMETHEUS) and
 //! `nix-instantiate` (`apt-get install nix-bin`, or $NIX_INSTANTIATE); it fails, never
@@ -37,7 +37,7 @@ const PHASE_1: &[&str] = &[
     "stock-depletion",
     "brute-force",
 ];
-const PHASE_2: &[&str] = &["service-down", "traffic-stop"];
+const PHASE_2: &[&str] = &["service-down", "traffic-stop", "credential-stuffing"];
 
 fn tool(env: &str, name: &str, install: &str) -> PathBuf {
     if let Some(p) = std::env::var_os(env) {
@@ -82,12 +82,13 @@ impl Drop for Guard {
     }
 }
 
-fn common_args(log_dir: &Path) -> CommonArgs {
+/// The services' settings, with the lab's operator (fault) token.
+fn common_args(log_dir: &Path, operator_token: &Path) -> CommonArgs {
     CommonArgs {
         log_dir: log_dir.to_path_buf(),
         log_level: log::LevelFilter::Off,
         enable_faults: true,
-        fault_token_file: Some(shop_testkit::faults::fault_token_file()),
+        fault_token_file: Some(operator_token.to_path_buf()),
         ..CommonArgs::default()
     }
 }
@@ -353,10 +354,14 @@ async fn every_promql_and_sql_rule_goes_false_true_false() {
     }
     let ro_url = format!("postgres://grafana_ro@127.0.0.1:{}/{db_name}", pg.port());
 
-    // The four services.
+    // The four services, with the lab's secrets.
+    let payment_token = shop_testkit::secrets::token_file("payment-token");
+    let operator_token = shop_testkit::secrets::token_file("fault-token");
+    let common_args = |logs: &Path| common_args(logs, &operator_token.path);
     let payment = shop_payment::Application::build(shop_payment::Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
         decline_rate: 0.02,
+        payment_token_file: payment_token.path.clone(),
         common: common_args(&logs),
     })
     .await
@@ -368,7 +373,12 @@ async fn every_promql_and_sql_rule_goes_false_true_false() {
         database_url: database_url.clone(),
         payment_url: format!("http://{payment_addr}"),
         payment_timeout: Duration::from_secs(10),
+        payment_token_file: payment_token.path.clone(),
         database_pool_size: 10,
+        // As the lab's unit: one trusted proxy (the frontend, or labctl simulating clients).
+        trusted_proxies: 1,
+        session_ttl: Duration::from_secs(3600),
+        order_limits: shop_api::OrderLimits::default(),
         common: common_args(&logs),
     })
     .await
@@ -477,12 +487,6 @@ async fn every_promql_and_sql_rule_goes_false_true_false() {
         ("LABCTL_DATABASE_URL", ro_url),
         ("LABCTL_TRAFFIC_URL", format!("http://127.0.0.1:{control}")),
         (
-            "LABCTL_FAULT_TOKEN_FILE",
-            shop_testkit::faults::fault_token_file()
-                .display()
-                .to_string(),
-        ),
-        (
             "LABCTL_GRAFANA_URL",
             format!("http://127.0.0.1:{}", closed_port()),
         ),
@@ -497,6 +501,10 @@ async fn every_promql_and_sql_rule_goes_false_true_false() {
             handshake(&tmp.path().join("inventory.start")),
         ),
         ("LABCTL_TIMEOUT", "10".into()),
+        (
+            "LABCTL_FAULT_TOKEN_FILE",
+            operator_token.path.display().to_string(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -532,7 +540,7 @@ async fn every_promql_and_sql_rule_goes_false_true_false() {
         assert!(line.contains("NOT CHECKED"), "{line}");
     }
     assert!(
-        table.contains("9 rule(s) checked (0 true), 3 NOT CHECKED"),
+        table.contains("10 rule(s) checked (0 true), 3 NOT CHECKED"),
         "{table}"
     );
 
@@ -627,7 +635,7 @@ async fn every_promql_and_sql_rule_goes_false_true_false() {
         .filter(|(_, s)| s.checked)
         .map(|(u, _)| u)
         .collect();
-    assert_eq!(checked.len(), 9, "{summary}");
+    assert_eq!(checked.len(), 10, "{summary}");
     for (uid, s) in &seen {
         if s.checked {
             assert!(

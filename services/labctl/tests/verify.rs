@@ -54,7 +54,7 @@ async fn verify_passes_when_every_rule_fires_notifies_and_resolves() {
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
     eprintln!("{stderr}\n{stdout}");
     assert!(
-        stdout.contains("verify: passed: 12 rule(s) fired, notified and resolved"),
+        stdout.contains("verify: passed: 13 rule(s) fired, notified and resolved"),
         "{stdout}"
     );
     assert!(stderr.contains("baseline reached"), "{stderr}");
@@ -64,7 +64,7 @@ async fn verify_passes_when_every_rule_fires_notifies_and_resolves() {
     );
     assert_eq!(report["passed"], true);
     let rules = report["rules"].as_array().unwrap();
-    assert_eq!(rules.len(), 12);
+    assert_eq!(rules.len(), 13);
     for r in rules {
         assert!(r["problems"].as_array().unwrap().is_empty(), "{r}");
         assert!(
@@ -79,7 +79,7 @@ async fn verify_passes_when_every_rule_fires_notifies_and_resolves() {
         assert!(r["time_to_normal_s"].as_f64().unwrap() >= 0.0, "{r}");
         assert_eq!(r["passed"], true, "{r}");
         let expected_phase = match r["scenario"].as_str().unwrap() {
-            "service-down" | "traffic-stop" => 2,
+            "service-down" | "traffic-stop" | "credential-stuffing" => 2,
             _ => 1,
         };
         assert_eq!(r["phase"], expected_phase, "{r}");
@@ -90,7 +90,7 @@ async fn verify_passes_when_every_rule_fires_notifies_and_resolves() {
     assert!(s.requests.iter().any(|r| r == "DELETE /admin/faults"));
     assert!(s.requests.iter().any(|r| r == "POST /resume"));
     // Both ends of every scenario are annotated.
-    assert_eq!(s.annotations.len(), 14, "{:?}", s.annotations);
+    assert_eq!(s.annotations.len(), 16, "{:?}", s.annotations);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,16 +8,24 @@ pub enum OrderOutcome {
     Failed,
     /// Refused before any payment: not enough stock.
     Rejected,
+    /// Refused before anything else: over a rate limit (429).
+    RateLimited,
 }
 
 impl OrderOutcome {
-    const ALL: [Self; 3] = [Self::Completed, Self::Failed, Self::Rejected];
+    const ALL: [Self; 4] = [
+        Self::Completed,
+        Self::Failed,
+        Self::Rejected,
+        Self::RateLimited,
+    ];
 
     fn label(self) -> &'static str {
         match self {
             Self::Completed => "completed",
             Self::Failed => "failed",
             Self::Rejected => "rejected",
+            Self::RateLimited => "rate_limited",
         }
     }
 }
@@ -33,7 +41,7 @@ impl ApiMetrics {
         let orders = IntCounterVec::new(
             Opts::new(
                 "orders_total",
-                "Order attempts by outcome (completed, failed, rejected).",
+                "Order attempts by outcome (completed, failed, rejected, rate_limited).",
             ),
             &["status"],
         )?;

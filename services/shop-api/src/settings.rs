@@ -1,4 +1,4 @@
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use shop_telemetry::CommonArgs;
@@ -51,6 +51,34 @@ pub struct ServeArgs {
     #[arg(long, env = "PAYMENT_TIMEOUT", default_value_t = 10)]
     pub payment_timeout: u64,
 
+    /// File holding the bearer token the payment service requires (the payment service reads
+    /// the same file). Required.
+    #[arg(long, env = "PAYMENT_TOKEN_FILE")]
+    pub payment_token_file: Option<PathBuf>,
+
+    /// Reverse proxies in front of the API on this host. With N > 0, a request from a loopback
+    /// peer is attributed to the N-th `X-Forwarded-For` entry from the right (the address the
+    /// outermost trusted proxy saw); entries further left are the client's to forge. With 0,
+    /// `X-Forwarded-For` is ignored and the peer address is the client's.
+    #[arg(long, env = "TRUSTED_PROXIES", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=8))]
+    pub trusted_proxies: u8,
+
+    /// Seconds a customer session from `POST /login` stays valid.
+    #[arg(long, env = "SESSION_TTL", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(60..=604_800))]
+    pub session_ttl: u64,
+
+    /// Orders per minute one logged-in customer may place (up to a sixth of it at once).
+    #[arg(long, env = "ORDER_LIMIT_PER_CUSTOMER", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub order_limit_per_customer: u32,
+
+    /// Anonymous orders per minute from one client IP (up to a sixth of it at once).
+    #[arg(long, env = "ORDER_LIMIT_PER_IP", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub order_limit_per_ip: u32,
+
+    /// Orders per minute the whole API accepts (up to a sixth of it at once).
+    #[arg(long, env = "ORDER_LIMIT_GLOBAL", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
+    pub order_limit_global: u32,
+
     /// Most database connections this service holds. By default one per CPU core (at least
     /// 2): more only add threads competing for the same cores, which lengthens the latency
     /// tail without adding throughput (bench/README.md).
@@ -74,8 +102,35 @@ pub struct Settings {
     pub database_url: String,
     pub payment_url: String,
     pub payment_timeout: Duration,
+    pub payment_token_file: PathBuf,
     pub database_pool_size: u32,
+    pub trusted_proxies: u8,
+    pub session_ttl: Duration,
+    pub order_limits: OrderLimits,
     pub common: CommonArgs,
+}
+
+/// Orders per minute: per logged-in customer, per client IP for anonymous orders, and for the
+/// whole API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderLimits {
+    pub per_customer: u32,
+    pub per_ip: u32,
+    pub global: u32,
+}
+
+impl Default for OrderLimits {
+    /// The flags' defaults: at `labctl traffic`'s default rate the lab places about 2.4 orders a
+    /// minute per customer, 6 anonymous ones (all from the frontend's one address) and 30 in
+    /// all, so each limit is at least 4 times that (bench/README.md says how the benchmark
+    /// raises them).
+    fn default() -> Self {
+        Self {
+            per_customer: 30,
+            per_ip: 30,
+            global: 120,
+        }
+    }
 }
 
 impl Cli {
@@ -92,12 +147,25 @@ impl Cli {
         if serve.payment_timeout == 0 {
             anyhow::bail!("--payment-timeout must be at least 1 second");
         }
+        let payment_token_file = serve.payment_token_file.ok_or_else(|| {
+            anyhow::anyhow!(
+                "--payment-token-file (or PAYMENT_TOKEN_FILE) is required: the payment service takes no unauthenticated calls"
+            )
+        })?;
         Ok(Settings {
             listen: serve.listen,
             database_url,
             payment_url,
             payment_timeout: Duration::from_secs(serve.payment_timeout),
+            payment_token_file,
             database_pool_size: serve.database_pool_size,
+            trusted_proxies: serve.trusted_proxies,
+            session_ttl: Duration::from_secs(serve.session_ttl),
+            order_limits: OrderLimits {
+                per_customer: serve.order_limit_per_customer,
+                per_ip: serve.order_limit_per_ip,
+                global: serve.order_limit_global,
+            },
             common: serve.common,
         })
     }

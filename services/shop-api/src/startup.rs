@@ -8,11 +8,15 @@ use shop_payment::PaymentClient;
 use shop_telemetry::{
     app::{service_endpoint, HealthApi},
     server::BoundListener,
+    BearerToken,
 };
 
 use crate::{
     api::{LoginApi, OrdersApi, ProductsApi},
+    auth::Sessions,
+    client_ip::ClientIp,
     metrics::ApiMetrics,
+    rate_limit::OrderRateLimiter,
     Settings, SERVICE,
 };
 
@@ -39,7 +43,16 @@ impl Application {
             FAULT_KINDS,
             FaultAccess::from_settings(&settings.common).map_err(anyhow::Error::msg)?,
         );
-        let payment = PaymentClient::new(&settings.payment_url, settings.payment_timeout)?;
+        let payment_token =
+            BearerToken::from_file("--payment-token-file", &settings.payment_token_file)
+                .map_err(anyhow::Error::msg)?;
+        let payment = PaymentClient::new(
+            &settings.payment_url,
+            settings.payment_timeout,
+            payment_token,
+        )?;
+        let sessions = Sessions::new(db.clone(), settings.session_ttl);
+        let client_ip = ClientIp::new(settings.trusted_proxies);
         let registry = Registry::new();
         let metrics = ApiMetrics::register(&registry)?;
         let health = HealthApi::new(SERVICE, Some(db.health_probe()));
@@ -47,8 +60,15 @@ impl Application {
             "shop-api",
             (
                 ProductsApi::new(db.clone()),
-                OrdersApi::new(db.clone(), payment, metrics),
-                LoginApi::new(db.clone()),
+                OrdersApi::new(
+                    db.clone(),
+                    payment,
+                    metrics,
+                    sessions.clone(),
+                    client_ip,
+                    OrderRateLimiter::new(settings.order_limits),
+                ),
+                LoginApi::new(db.clone(), sessions, client_ip),
                 FaultsApi::new(faults.clone()),
             ),
             health,
@@ -74,8 +94,9 @@ impl Application {
         S: Future<Output = std::io::Result<&'static str>> + Send,
     {
         let reaper = tokio::spawn(crate::api::release_abandoned_orders(self.db.clone()));
+        let purger = tokio::spawn(crate::auth::purge_expired_sessions(self.db.clone()));
         self.listener
-            .run(self.endpoint, shutdown, vec![reaper])
+            .run(self.endpoint, shutdown, vec![reaper, purger])
             .await?;
         Ok(())
     }

@@ -12,6 +12,19 @@ use std::{
 
 use anyhow::{bail, Context};
 
+/// The API's order limits raised out of reach: a load generator orders from one address far
+/// faster than the limits let any client (bench/README.md).
+pub fn unlimited_orders() -> Vec<String> {
+    [
+        "--order-limit-per-ip",
+        "--order-limit-per-customer",
+        "--order-limit-global",
+    ]
+    .into_iter()
+    .flat_map(|flag| [flag.to_owned(), "4000000000".to_owned()])
+    .collect()
+}
+
 /// A service binary running as a child process, listening on 127.0.0.1.
 pub struct ServiceProcess {
     pub name: &'static str,

@@ -15,7 +15,7 @@ use shop_testkit::TestPostgres;
 
 use crate::{
     load::{self, Load, Measured, PgTarget, Scripts},
-    procs::{peak_rss_kib, CpuMeter, CpuSample, ServiceProcess},
+    procs::{peak_rss_kib, unlimited_orders, CpuMeter, CpuSample, ServiceProcess},
     report::{self, Comparison, MemoryRow, Report, Single},
 };
 
@@ -252,6 +252,14 @@ async fn run_in(
 
 async fn start_shop(bin_dir: &Path, work: &Path, url: &str) -> anyhow::Result<Shop> {
     let client = reqwest::Client::new();
+    // Read by the services at startup; the file goes when this returns.
+    let payment_token = shop_testkit::secrets::token_file("payment-token");
+    let payment_token_args = || {
+        vec![
+            "--payment-token-file".to_owned(),
+            payment_token.path.display().to_string(),
+        ]
+    };
     let service = |name: &'static str, extra: Vec<String>| {
         ServiceProcess::spawn(
             name,
@@ -265,7 +273,14 @@ async fn start_shop(bin_dir: &Path, work: &Path, url: &str) -> anyhow::Result<Sh
         )
     };
     // Every payment authorized, as in pgbench's script.
-    let mut payment = service("payment", vec!["--decline-rate".into(), "0".into()])?;
+    let mut payment = service(
+        "payment",
+        [
+            vec!["--decline-rate".into(), "0".into()],
+            payment_token_args(),
+        ]
+        .concat(),
+    )?;
     payment.wait_ready(&client).await?;
     let database = || vec!["--database-url".to_owned(), url.to_owned()];
     let mut api = service(
@@ -273,6 +288,10 @@ async fn start_shop(bin_dir: &Path, work: &Path, url: &str) -> anyhow::Result<Sh
         [
             database(),
             vec!["--payment-url".into(), payment.url.clone()],
+            payment_token_args(),
+            // wrk orders from one address thousands of times a second: the order benchmark
+            // measures the order route, so the rate limits are raised out of its way.
+            unlimited_orders(),
         ]
         .concat(),
     )?;

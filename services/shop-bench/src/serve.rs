@@ -6,7 +6,7 @@ use std::{io::Write, path::PathBuf};
 use clap::Args;
 use shop_testkit::TestPostgres;
 
-use crate::procs::ServiceProcess;
+use crate::procs::{unlimited_orders, ServiceProcess};
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -18,8 +18,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub log_dir: Option<PathBuf>,
 
-    /// Start the services with `--enable-faults` and a fault token (written to
-    /// `<log-dir>/fault-token`, printed as `fault_token_file`).
+    /// Start the services with `--enable-faults` (the fault API answers loopback clients).
     #[arg(long)]
     pub enable_faults: bool,
 }
@@ -42,16 +41,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || shop_db::run_migrations(&migrate_url)).await??;
 
     let client = reqwest::Client::new();
-    let token_file = work.join("fault-token");
-    let fault_args: Vec<String> = if args.enable_faults {
-        write_fault_token(&token_file)?;
+    let args_enable_faults = args.enable_faults;
+    // The lab's two secrets, in files of their own for as long as the shop runs: the payment
+    // token (API → payment) and the operator token (faults, stock changes).
+    let payment_token = shop_testkit::secrets::token_file("payment-token");
+    let operator_token = shop_testkit::secrets::token_file("operator-token");
+    let payment_token_args = || {
         vec![
-            "--enable-faults".into(),
-            "--fault-token-file".into(),
-            token_file.display().to_string(),
+            "--payment-token-file".to_owned(),
+            payment_token.path.display().to_string(),
         ]
-    } else {
-        Vec::new()
     };
     let service = |name: &'static str, extra: Vec<String>| {
         ServiceProcess::spawn(
@@ -60,20 +59,28 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             &work,
             |listen, logs| {
                 let mut args = vec!["--listen".into(), listen, "--log-dir".into(), logs];
-                args.extend(fault_args.iter().cloned());
+                if args_enable_faults {
+                    args.push("--enable-faults".into());
+                }
+                args.push("--fault-token-file".into());
+                args.push(operator_token.path.display().to_string());
                 args.extend(extra);
                 args
             },
         )
     };
     let database = || vec!["--database-url".to_owned(), url.clone()];
-    let mut payment = service("payment", vec![])?;
+    let mut payment = service("payment", payment_token_args())?;
     payment.wait_ready(&client).await?;
     let mut api = service(
         "api",
         [
             database(),
             vec!["--payment-url".into(), payment.url.clone()],
+            payment_token_args(),
+            // The fuzzer places far more orders than any client may: it tests the order
+            // route, not its rate limit (which has its own tests).
+            unlimited_orders(),
         ]
         .concat(),
     )?;
@@ -90,7 +97,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "frontend": frontend.url,
         "database": url,
         "logs": work.join("logs"),
-        "fault_token_file": args.enable_faults.then_some(&token_file),
+        "payment_token_file": payment_token.path,
+        "operator_token_file": operator_token.path,
     });
     let mut stdout = std::io::stdout();
     writeln!(stdout, "{addresses}")?;
@@ -112,18 +120,4 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         anyhow::bail!("services exited while serving: {}", exited.join("; "))
     }
-}
-
-/// A random token, readable by this user only.
-fn write_fault_token(path: &std::path::Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-
-    let token = format!("{:032x}", rand::random::<u128>());
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    writeln!(file, "{token}")?;
-    Ok(())
 }

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use ipnet::IpNet;
 use rust_decimal::Decimal;
 
-use crate::schema::{customers, login_attempts, orders, products};
+use crate::schema::{customer_sessions, customers, login_attempts, orders, products};
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = products, check_for_backend(diesel::pg::Pg))]
@@ -75,6 +75,8 @@ pub struct Order {
     pub failure_reason: Option<String>,
     pub order_time: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The id clients see (random); `id` stays internal.
+    pub public_id: uuid::Uuid,
 }
 
 #[derive(Debug, Insertable)]
@@ -94,4 +96,15 @@ pub struct NewLoginAttempt<'a> {
     pub email: &'a str,
     pub ip_address: IpNet,
     pub success: bool,
+    /// The account the email belongs to, when it belongs to one.
+    pub customer_id: Option<i32>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = customer_sessions)]
+pub struct NewCustomerSession<'a> {
+    pub customer_id: i32,
+    /// SHA-256 of the session token; the token itself is never stored.
+    pub token_hash: &'a [u8],
+    pub expires_at: DateTime<Utc>,
 }

@@ -36,6 +36,7 @@ diesel::table! {
         failure_reason -> Nullable<Text>,
         order_time -> Timestamptz,
         updated_at -> Timestamptz,
+        public_id -> Uuid,
     }
 }
 
@@ -46,6 +47,17 @@ diesel::table! {
         ip_address -> Inet,
         success -> Bool,
         attempt_time -> Timestamptz,
+        customer_id -> Nullable<Int4>,
+    }
+}
+
+diesel::table! {
+    customer_sessions (id) {
+        id -> Int8,
+        customer_id -> Int4,
+        token_hash -> Bytea,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
     }
 }
 
@@ -62,4 +74,11 @@ diesel::table! {
 
 diesel::joinable!(orders -> products (product_id));
 diesel::joinable!(orders -> customers (customer_id));
-diesel::allow_tables_to_appear_in_same_query!(products, customers, orders, login_attempts);
+diesel::joinable!(customer_sessions -> customers (customer_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    products,
+    customers,
+    orders,
+    login_attempts,
+    customer_sessions
+);

@@ -1,6 +1,6 @@
 //! A client of the API service: the catalog and orders.
 
-use std::time::Duration;
+use std::{net::IpAddr, time::Duration};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -26,8 +26,16 @@ pub struct NewOrder<'a> {
     pub product_id: i32,
     pub quantity: i32,
     pub payment_method: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub customer_email: Option<&'a str>,
+}
+
+/// Who an order is for: the visitor's `Authorization` header (a customer session from the
+/// API's `POST /login`, passed on as it came) and address. The frontend is the proxy in front
+/// of the API, so it tells the API the address it saw (`X-Forwarded-For`), which the API's
+/// per-address order limit and `--trusted-proxies 1` rely on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OrderedBy<'a> {
+    pub authorization: Option<&'a str>,
+    pub client_ip: Option<IpAddr>,
 }
 
 /// What the API made of an order it accepted to consider.
@@ -117,14 +125,24 @@ impl ApiClient {
     }
 
     /// Places one order. 402 and 409 are outcomes, not errors: the shop worked.
-    pub async fn create_order(&self, order: &NewOrder<'_>) -> Result<OrderOutcome, ApiError> {
-        let response = self
+    pub async fn create_order(
+        &self,
+        order: &NewOrder<'_>,
+        by: OrderedBy<'_>,
+    ) -> Result<OrderOutcome, ApiError> {
+        let mut request = self
             .http
             .post(format!("{}/orders", self.base_url))
-            .json(order)
-            .send()
-            .await
-            .map_err(ApiError::unreachable)?;
+            .json(order);
+        if let Some(authorization) = by.authorization {
+            request = request.header("authorization", authorization);
+        }
+        // Exactly one entry, the address this frontend saw: whatever the visitor sent in its
+        // own X-Forwarded-For is not passed on, so it cannot pose as someone else.
+        if let Some(ip) = by.client_ip {
+            request = request.header("x-forwarded-for", ip.to_string());
+        }
+        let response = request.send().await.map_err(ApiError::unreachable)?;
         match response.status().as_u16() {
             201 => decode(response).await.map(OrderOutcome::Completed),
             402 => decode(response).await.map(OrderOutcome::Declined),

@@ -11,7 +11,7 @@ use serde_json::Value;
 use shop_telemetry::ErrorBody;
 
 use crate::{
-    api_client::{ApiError, NewOrder, OrderOutcome},
+    api_client::{ApiError, NewOrder, OrderOutcome, OrderedBy},
     cart::{Cart, CartLine},
     context::{log_upstream_failure, Context, UPSTREAM_FAILURE},
     metrics::Page,
@@ -54,12 +54,13 @@ impl PaymentMethod {
     }
 }
 
+/// A checkout. Its orders are the customer's when the request carries the customer's
+/// session (`Authorization: Bearer <session_token>` from the API's `POST /login`), and
+/// anonymous otherwise; an email in the body is refused like any unknown field.
 #[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
 struct CheckoutRequest {
     payment_method: PaymentMethod,
-    /// A registered customer's email; the orders are anonymous when absent.
-    #[oai(validator(min_length = 3, max_length = 254))]
-    customer_email: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -80,7 +81,7 @@ enum ItemStatus {
     /// The payment was declined; the API recorded the order as failed.
     Declined,
     InsufficientStock,
-    /// The API refused the order (unknown product or customer).
+    /// The API refused the order (unknown product, invalid session, too many orders).
     Rejected,
     /// The API failed or did not answer; the order may not have been placed.
     Unavailable,
@@ -127,7 +128,8 @@ enum CheckoutResponse {
     /// Not enough stock; nothing was ordered and the cart is kept.
     #[oai(status = 409)]
     InsufficientStock(Json<CheckoutResult>),
-    /// The API refused the orders (unknown product or customer), passed on with its status.
+    /// The API refused the orders (unknown product, an invalid or expired session: 401, too
+    /// many orders: 429), passed on with its status.
     #[oai(status_range = "4XX")]
     Refused(StatusCode, Json<CheckoutResult>),
     /// The API is unreachable, timed out or failed; the cart is kept.
@@ -216,7 +218,14 @@ impl CheckoutApi {
                 "the cart is empty: add products with POST /cart/items first",
             )));
         };
-        let placed = self.place(&lines, &body.0).await;
+        let by = OrderedBy {
+            authorization: req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok()),
+            client_ip: req.remote_addr().as_socket_addr().map(|a| a.ip()),
+        };
+        let placed = self.place(&lines, &body.0, by).await;
         if !placed.kept.is_empty() {
             let kept = placed.kept.clone();
             self.ctx
@@ -228,7 +237,12 @@ impl CheckoutApi {
 }
 
 impl CheckoutApi {
-    async fn place(&self, lines: &[CartLine], request: &CheckoutRequest) -> Placed {
+    async fn place(
+        &self,
+        lines: &[CartLine],
+        request: &CheckoutRequest,
+        by: OrderedBy<'_>,
+    ) -> Placed {
         let mut placed = Placed::default();
         for &line in lines {
             if placed.api_failure.is_some() {
@@ -239,9 +253,8 @@ impl CheckoutApi {
                 product_id: line.product_id,
                 quantity: line.quantity,
                 payment_method: request.payment_method.as_str(),
-                customer_email: request.customer_email.as_deref(),
             };
-            match self.ctx.api.create_order(&order).await {
+            match self.ctx.api.create_order(&order, by).await {
                 Ok(OrderOutcome::Completed(order)) => {
                     placed.push(line, ItemStatus::Completed, Some(order), None)
                 }

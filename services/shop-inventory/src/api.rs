@@ -1,6 +1,7 @@
+use poem::Request;
 use poem_openapi::{param::Path, payload::Json, ApiResponse, Enum, Object, OpenApi, Tags};
 use shop_db::{models::Product, Database, DbError};
-use shop_telemetry::ErrorBody;
+use shop_telemetry::{bearer::TokenRejection, BearerToken, ErrorBody};
 
 use crate::store::{self, RestockOutcome, MAX_STOCK};
 
@@ -64,11 +65,37 @@ struct Restock {
 
 pub struct StockApi {
     db: Database,
+    /// The operator token (`--fault-token-file`): changing stock is an operator action, like
+    /// injecting a fault. Without one, stock cannot be changed over HTTP at all.
+    operator: Option<BearerToken>,
 }
 
 impl StockApi {
-    pub fn new(db: Database) -> Self {
-        Self { db }
+    pub fn new(db: Database, operator: Option<BearerToken>) -> Self {
+        Self { db, operator }
+    }
+
+    /// Admits only a caller with the operator token.
+    fn authorize(&self, req: &Request, action: &str) -> Result<(), UpdateResponse> {
+        let Some(token) = &self.operator else {
+            return Err(UpdateResponse::Forbidden(Json(ErrorBody::new(
+                "stock changes are disabled: the service has no operator token (--fault-token-file)",
+            ))));
+        };
+        token.check(req).map_err(|rejection| {
+            let reason = match rejection {
+                TokenRejection::Missing => "missing_token",
+                TokenRejection::Wrong => "wrong_token",
+            };
+            log::warn!(
+                event = "stock_change_refused", action = action, reason = reason,
+                peer:% = req.remote_addr();
+                "{action} refused: {reason}"
+            );
+            UpdateResponse::Unauthorized(Json(ErrorBody::new(
+                "stock changes need `Authorization: Bearer <operator token>` (the token of --fault-token-file)",
+            )))
+        })
     }
 }
 
@@ -97,6 +124,12 @@ enum UpdateResponse {
     Ok(Json<StockItem>),
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
+    /// No valid operator token.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// The service has no operator token, so stock cannot be changed over HTTP.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
     /// The level would exceed the maximum.
@@ -176,9 +209,17 @@ impl StockApi {
         }
     }
 
-    /// Sets a product's stock level (a stock take).
+    /// Sets a product's stock level (a stock take). Needs the operator token.
     #[oai(path = "/stock/:product_id", method = "put")]
-    async fn set_level(&self, product_id: Path<i32>, body: Json<SetLevel>) -> UpdateResponse {
+    async fn set_level(
+        &self,
+        req: &Request,
+        product_id: Path<i32>,
+        body: Json<SetLevel>,
+    ) -> UpdateResponse {
+        if let Err(refused) = self.authorize(req, "setting a stock level") {
+            return refused;
+        }
         let (id, level) = (product_id.0, body.0.stock_level);
         match self
             .db
@@ -197,9 +238,17 @@ impl StockApi {
         }
     }
 
-    /// Adds received units to a product's stock.
+    /// Adds received units to a product's stock. Needs the operator token.
     #[oai(path = "/stock/:product_id/restock", method = "post")]
-    async fn restock(&self, product_id: Path<i32>, body: Json<Restock>) -> UpdateResponse {
+    async fn restock(
+        &self,
+        req: &Request,
+        product_id: Path<i32>,
+        body: Json<Restock>,
+    ) -> UpdateResponse {
+        if let Err(refused) = self.authorize(req, "restocking") {
+            return refused;
+        }
         let (id, quantity) = (product_id.0, body.0.quantity);
         match self
             .db

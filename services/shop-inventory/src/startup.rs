@@ -7,6 +7,7 @@ use shop_faults::{FaultAccess, FaultInjection, FaultKind, Faults, FaultsApi};
 use shop_telemetry::{
     app::{service_endpoint, HealthApi},
     server::BoundListener,
+    BearerToken,
 };
 
 use crate::{api::StockApi, metrics::InventoryMetrics, monitor::StockMonitor, Settings, SERVICE};
@@ -39,12 +40,23 @@ impl Application {
             FAULT_KINDS,
             FaultAccess::from_settings(&settings.common).map_err(anyhow::Error::msg)?,
         );
+        // Stock changes are operator actions, like faults: the same token admits both.
+        let operator = settings
+            .common
+            .fault_token_file
+            .as_deref()
+            .map(|path| BearerToken::from_file("--fault-token-file", path))
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
         let registry = Registry::new();
         let metrics = InventoryMetrics::register(&registry)?;
         let health = HealthApi::new(SERVICE, Some(db.health_probe()));
         let endpoint = service_endpoint(
             "shop-inventory",
-            (StockApi::new(db.clone()), FaultsApi::new(faults.clone())),
+            (
+                StockApi::new(db.clone(), operator),
+                FaultsApi::new(faults.clone()),
+            ),
             health,
             &registry,
             FaultInjection::new(faults.clone()),

@@ -5,6 +5,7 @@ use std::time::Duration;
 use poem_openapi::{Enum, Object};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use shop_telemetry::BearerToken;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, Serialize, Deserialize)]
 #[oai(rename_all = "snake_case")]
@@ -74,18 +75,24 @@ pub enum PaymentClientError {
     Unexpected { status: u16, body: String },
 }
 
-/// A client of the payment service.
+/// A client of the payment service; every call carries the service's bearer token.
 #[derive(Clone)]
 pub struct PaymentClient {
     base_url: String,
+    token: BearerToken,
     http: reqwest::Client,
 }
 
 impl PaymentClient {
     /// `timeout` bounds one call; the API answers 503 beyond it.
-    pub fn new(base_url: &str, timeout: Duration) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        base_url: &str,
+        timeout: Duration,
+        token: BearerToken,
+    ) -> Result<Self, reqwest::Error> {
         Ok(Self {
             base_url: base_url.trim_end_matches('/').to_owned(),
+            token,
             http: reqwest::Client::builder()
                 .timeout(timeout)
                 .connect_timeout(Duration::from_secs(1))
@@ -100,6 +107,7 @@ impl PaymentClient {
         let response = self
             .http
             .post(format!("{}/payments", self.base_url))
+            .bearer_auth(self.token.expose())
             .json(request)
             .send()
             .await
@@ -133,6 +141,7 @@ impl PaymentClient {
         let response = self
             .http
             .post(format!("{}/refunds", self.base_url))
+            .bearer_auth(self.token.expose())
             .json(&serde_json::json!({ "transaction_id": transaction_id }))
             .send()
             .await

@@ -1,4 +1,6 @@
-//! `POST /payments` and `POST /refunds`, with an in-memory ledger of recent transactions.
+//! `POST /payments` and `POST /refunds`, with an in-memory ledger of recent transactions. Both
+//! take money or give it back, so both answer only callers with the bearer token of
+//! `--payment-token-file` (the API service).
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -6,11 +8,12 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
+use poem::Request;
 use poem_openapi::{payload::Json, ApiResponse, Object, OpenApi, Tags};
 use rand::{seq::IndexedRandom, Rng};
 use rust_decimal::Decimal;
 use shop_faults::Faults;
-use shop_telemetry::ErrorBody;
+use shop_telemetry::{bearer::TokenRejection, BearerToken, ErrorBody};
 
 use crate::{
     client::{PaymentMethod, PaymentOutcome, PaymentRequest},
@@ -57,17 +60,44 @@ pub struct PaymentsApi {
     faults: Faults,
     metrics: PaymentMetrics,
     decline_rate: f64,
+    /// What callers (the API service) must present: only they may take or refund money.
+    token: BearerToken,
     ledger: Arc<Mutex<Ledger>>,
 }
 
 impl PaymentsApi {
-    pub fn new(faults: Faults, metrics: PaymentMetrics, decline_rate: f64) -> Self {
+    pub fn new(
+        faults: Faults,
+        metrics: PaymentMetrics,
+        decline_rate: f64,
+        token: BearerToken,
+    ) -> Self {
         Self {
             faults,
             metrics,
             decline_rate,
+            token,
             ledger: Arc::default(),
         }
+    }
+
+    /// The caller's token, or the JSON error to answer with (401).
+    fn authenticate(&self, req: &Request, action: &str) -> Result<(), Json<ErrorBody>> {
+        self.token.check(req).map_err(|rejection| {
+            let (reason, message) = match rejection {
+                TokenRejection::Missing => (
+                    "missing_token",
+                    "`Authorization: Bearer <token>` is required (the token of --payment-token-file)",
+                ),
+                TokenRejection::Wrong => ("wrong_token", "the bearer token is not valid"),
+            };
+            log::warn!(
+                event = "payment_request_refused", action = action, reason = reason,
+                peer:% = req.remote_addr();
+                "{action} refused: {reason}"
+            );
+            Json(ErrorBody::new(message))
+        })
     }
 
     fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
@@ -103,6 +133,9 @@ enum PaymentResponse {
     /// The request is malformed or its values are out of range.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
+    /// No valid `Authorization: Bearer` token.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
     /// Declined: an ordinary decline (`status` declined) or the method's processor is
     /// unavailable (`status` failed). No money moved.
     #[oai(status = 402)]
@@ -120,6 +153,9 @@ enum RefundResponse {
     Refunded(Json<Refund>),
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
+    /// No valid `Authorization: Bearer` token.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
     /// No such transaction (or it is too old to be remembered).
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
@@ -148,7 +184,10 @@ fn valid_amount(amount: Decimal) -> Result<(), String> {
 impl PaymentsApi {
     /// Authorizes a payment.
     #[oai(path = "/payments", method = "post")]
-    async fn authorize(&self, body: Json<PaymentRequest>) -> PaymentResponse {
+    async fn authorize(&self, req: &Request, body: Json<PaymentRequest>) -> PaymentResponse {
+        if let Err(body) = self.authenticate(req, "payment") {
+            return PaymentResponse::Unauthorized(body);
+        }
         let request = body.0;
         if let Err(message) = valid_amount(request.amount) {
             return PaymentResponse::BadRequest(Json(ErrorBody::new(message)));
@@ -212,7 +251,10 @@ impl PaymentsApi {
 
     /// Refunds an authorized payment, wholly or in part.
     #[oai(path = "/refunds", method = "post")]
-    async fn refund(&self, body: Json<RefundRequest>) -> RefundResponse {
+    async fn refund(&self, req: &Request, body: Json<RefundRequest>) -> RefundResponse {
+        if let Err(body) = self.authenticate(req, "refund") {
+            return RefundResponse::Unauthorized(body);
+        }
         let request = body.0;
         let mut ledger = self.ledger();
         let Some(tx) = ledger.transactions.get_mut(&request.transaction_id) else {

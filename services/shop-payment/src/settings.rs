@@ -1,4 +1,4 @@
-use std::net::SocketAddr;
+use std::{net::SocketAddr, path::PathBuf};
 
 use clap::Parser;
 use shop_telemetry::CommonArgs;
@@ -16,6 +16,11 @@ pub struct Settings {
     /// card) in healthy operation.
     #[arg(long, env = "DECLINE_RATE", default_value_t = 0.02, value_parser = share)]
     pub decline_rate: f64,
+
+    /// File holding the bearer token callers of `/payments` and `/refunds` must send (the API
+    /// service reads the same file). Required: the service takes no unauthenticated payments.
+    #[arg(long, env = "PAYMENT_TOKEN_FILE")]
+    pub payment_token_file: PathBuf,
 
     #[command(flatten)]
     pub common: CommonArgs,

@@ -6,6 +6,7 @@ use shop_faults::{FaultAccess, FaultInjection, FaultKind, Faults, FaultsApi};
 use shop_telemetry::{
     app::{service_endpoint, HealthApi},
     server::BoundListener,
+    BearerToken,
 };
 
 use crate::{metrics::PaymentMetrics, payments::PaymentsApi, PaymentMethod, Settings, SERVICE};
@@ -29,12 +30,14 @@ impl Application {
             FaultAccess::from_settings(&settings.common).map_err(anyhow::Error::msg)?,
         )
         .with_methods(&PaymentMethod::NAMES);
+        let token = BearerToken::from_file("--payment-token-file", &settings.payment_token_file)
+            .map_err(anyhow::Error::msg)?;
         let registry = Registry::new();
         let metrics = PaymentMetrics::register(&registry)?;
         let endpoint = service_endpoint(
             "shop-payment",
             (
-                PaymentsApi::new(faults.clone(), metrics, settings.decline_rate),
+                PaymentsApi::new(faults.clone(), metrics, settings.decline_rate, token),
                 FaultsApi::new(faults.clone()),
             ),
             HealthApi::new(SERVICE, None),

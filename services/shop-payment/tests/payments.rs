@@ -8,13 +8,16 @@ use shop_telemetry::CommonArgs;
 
 struct TestApp {
     address: String,
+    token: String,
     client: reqwest::Client,
 }
 
 async fn spawn(decline_rate: f64) -> TestApp {
+    let token = shop_testkit::secrets::token_file("payment-token");
     let app = Application::build(Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
         decline_rate,
+        payment_token_file: token.path.clone(),
         common: CommonArgs {
             log_dir: PathBuf::from("logs"),
             log_level: log::LevelFilter::Off,
@@ -29,18 +32,29 @@ async fn spawn(decline_rate: f64) -> TestApp {
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     TestApp {
         address,
+        token: token.token,
         client: reqwest::Client::new(),
     }
 }
 
 impl TestApp {
-    /// POSTs JSON; requests to the fault API carry its token.
+    /// A request as the API service sends it, with the payment token; requests to the fault
+    /// API carry the fault token instead.
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let mut request = self.client.post(format!("{}{path}", self.address));
+        self.post_with(path, body, Some(&self.token.clone())).await
+    }
+
+    async fn post_with(&self, path: &str, body: Value, token: Option<&str>) -> (u16, Value) {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .json(&body);
         if path.starts_with("/admin/") {
             request = request.header("authorization", shop_testkit::faults::fault_bearer());
+        } else if let Some(token) = token {
+            request = request.bearer_auth(token);
         }
-        let response = request.json(&body).send().await.unwrap();
+        let response = request.send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap())
     }
@@ -213,4 +227,74 @@ async fn bad_payments_are_400s_naming_the_field() {
         );
     }
     assert!(app.metrics().await.contains("payment_amount_total 0"));
+}
+
+#[tokio::test]
+async fn payments_and_refunds_need_the_payment_token() {
+    let app = spawn(0.0).await;
+    let (_, paid) = app.post("/payments", payment("card", json!("30.00"))).await;
+    let tx = paid["transaction_id"].clone();
+    let wrong = format!("{}x", app.token);
+    for (path, body) in [
+        ("/payments", payment("card", json!("12.00"))),
+        ("/refunds", json!({"transaction_id": tx})),
+    ] {
+        let (status, response) = app.post_with(path, body.clone(), None).await;
+        assert_eq!(status, 401, "{path} without a token: {response}");
+        assert!(
+            response["error"]
+                .as_str()
+                .unwrap()
+                .contains("Authorization: Bearer"),
+            "{response}"
+        );
+        for token in [wrong.as_str(), "", "not-the-token-at-all"] {
+            let (status, response) = app.post_with(path, body.clone(), Some(token)).await;
+            assert_eq!(status, 401, "{path} with token `{token}`: {response}");
+            assert!(response["error"].is_string(), "{response}");
+        }
+    }
+    // Nothing moved: one authorization (the one with the token), nothing refunded.
+    let metrics = app.metrics().await;
+    assert!(metrics.contains("payment_amount_total 30"), "{metrics}");
+    let (status, refund) = app.post("/refunds", json!({"transaction_id": tx})).await;
+    assert_eq!(
+        (
+            status,
+            refund["amount"].as_str(),
+            refund["remaining"].as_str()
+        ),
+        (200, Some("30"), Some("0")),
+        "the whole amount was still there to refund: {refund}"
+    );
+}
+
+#[tokio::test]
+async fn the_service_does_not_start_without_a_usable_token_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    for (contents, expected) in [
+        (None, "cannot read --payment-token-file"),
+        (Some(""), "is empty"),
+        (Some("short"), "at least 16 characters"),
+    ] {
+        let path = dir.join(format!("token-{}", expected.len()));
+        if let Some(text) = contents {
+            std::fs::write(&path, text).unwrap();
+        }
+        let err = Application::build(Settings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            decline_rate: 0.0,
+            payment_token_file: path,
+            common: CommonArgs {
+                log_dir: PathBuf::from("logs"),
+                log_level: log::LevelFilter::Off,
+                ..CommonArgs::default()
+            },
+        })
+        .await
+        .err()
+        .expect("refused");
+        assert!(err.to_string().contains(expected), "{err}");
+    }
 }

@@ -3,6 +3,7 @@
 //! on SIGTERM and SIGINT.
 
 pub mod app;
+pub mod bearer;
 pub mod body_limit;
 pub mod cli;
 pub mod errors;
@@ -14,6 +15,7 @@ pub mod request_validation;
 pub mod server;
 pub mod shutdown;
 
+pub use bearer::BearerToken;
 pub use body_limit::BodyLimit;
 pub use cli::CommonArgs;
 pub use errors::{ErrorBody, JsonErrors};

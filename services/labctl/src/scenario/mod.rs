@@ -8,8 +8,9 @@
 //! | error-burst | frontend fault `error_rate` 0.5 | fault expires / cleared |
 //! | latency-spike | API fault `latency` 1500 ms | fault expires / cleared |
 //! | payment-outage | payment fault `decline_rate` 1.0 for `card` (other methods keep working) | fault expires / cleared |
-//! | stock-depletion | inventory fault `restock_paused`, then product `--stock-product` (7) set to 0 | fault cleared, product restocked to 10× its threshold |
-//! | brute-force | ~5 failed `POST /login`/s with `X-Forwarded-For: 203.0.113.66` | the loop stops |
+//! | stock-depletion | inventory fault `restock_paused`, then product `--stock-product` (7) set to 0 (with the operator token) | fault cleared, product restocked to 10× its threshold |
+//! | brute-force | ~5 failed `POST /login`/s with `X-Forwarded-For: 203.0.113.66`, each on a different email that is no account's | the loop stops |
+//! | credential-stuffing | ~2 failed `POST /login`/s on one account (`--stuffing-account`), each from the next address of 192.0.2.0/24 | the loop stops |
 //! | traffic-stop | `POST /pause` to `labctl traffic`'s control endpoint | `POST /resume` (the pause also expires) |
 //!
 //! A running scenario is a process (`labctl scenario start`, in the foreground or detached)
@@ -49,6 +50,12 @@ use crate::{
 
 /// The documented source of the brute-force attempts (TEST-NET-3, a header value only).
 pub const BRUTE_FORCE_IP: &str = "203.0.113.66";
+/// The brute force tries emails of this domain, which no account has: one address against
+/// many accounts, so no single account's failures pile up (that is credential stuffing).
+pub const BRUTE_FORCE_DOMAIN: &str = "brute-force.invalid";
+/// The addresses credential stuffing comes from, in turn (TEST-NET-1, header values only):
+/// 254 of them, so at its rate none fails more than about twice in the rules' 2 minutes.
+pub const STUFFING_NETWORK: &str = "192.0.2";
 /// The seeded customers.
 pub const CUSTOMERS: [&str; 10] = [
     "alice@example.com",
@@ -73,17 +80,19 @@ pub enum Scenario {
     PaymentOutage,
     StockDepletion,
     BruteForce,
+    CredentialStuffing,
     TrafficStop,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::ServiceDown,
         Scenario::ErrorBurst,
         Scenario::LatencySpike,
         Scenario::PaymentOutage,
         Scenario::StockDepletion,
         Scenario::BruteForce,
+        Scenario::CredentialStuffing,
         Scenario::TrafficStop,
     ];
 
@@ -95,6 +104,7 @@ impl Scenario {
             Self::PaymentOutage => "payment-outage",
             Self::StockDepletion => "stock-depletion",
             Self::BruteForce => "brute-force",
+            Self::CredentialStuffing => "credential-stuffing",
             Self::TrafficStop => "traffic-stop",
         }
     }
@@ -133,8 +143,12 @@ impl Scenario {
                 options.stock_product
             ),
             Self::BruteForce => format!(
-                "{:.0} failed logins per second from {BRUTE_FORCE_IP} (X-Forwarded-For)",
+                "{:.0} failed logins per second from {BRUTE_FORCE_IP} (X-Forwarded-For), each on another email of no account",
                 options.brute_force_rate
+            ),
+            Self::CredentialStuffing => format!(
+                "{:.0} failed logins per second on {}, each from the next address of {STUFFING_NETWORK}.0/24 (X-Forwarded-For)",
+                options.stuffing_rate, options.stuffing_account
             ),
             Self::TrafficStop => "pauses `labctl traffic` (its control endpoint): no orders".into(),
         }
@@ -148,6 +162,8 @@ pub struct Env {
     pub targets: Targets,
     pub options: ScenarioOptions,
     pub faults: FaultApi,
+    /// The operator token (`--fault-token-file`), which stock changes need as well.
+    pub operator_token: Option<String>,
     /// None with --no-annotate.
     pub grafana: Option<Grafana>,
     /// Prefix of progress lines.
@@ -174,7 +190,21 @@ impl Env {
                 options.brute_force_rate
             ));
         }
+        if !(options.stuffing_rate > 0.0 && options.stuffing_rate <= 100.0) {
+            return Err(anyhow!(
+                "--stuffing-rate must be above 0 and at most 100, got {}",
+                options.stuffing_rate
+            ));
+        }
+        let account = options.stuffing_account.trim();
+        if account.len() < 3 || !account.contains('@') {
+            return Err(anyhow!(
+                "--stuffing-account must be an email, got `{}`",
+                options.stuffing_account
+            ));
+        }
         Ok(Self {
+            operator_token: token.clone(),
             faults: FaultApi::new(client.clone(), targets.clone(), token),
             client,
             targets: targets.clone(),
@@ -230,13 +260,14 @@ impl Env {
 /// A scenario in force; `revert` ends it.
 pub struct Active {
     pub scenario: Scenario,
-    brute_force: Option<(watch::Sender<bool>, JoinHandle<BruteForceStats>)>,
+    /// brute-force and credential-stuffing: the loop of failed logins.
+    login_flood: Option<(watch::Sender<bool>, JoinHandle<LoginFloodStats>)>,
     /// stock-depletion: the product's level before it was set to 0.
     previous_level: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
-pub struct BruteForceStats {
+pub struct LoginFloodStats {
     pub attempts: u64,
     pub rejected: u64,
     pub other: u64,
@@ -252,7 +283,7 @@ pub async fn apply(env: &Env, scenario: Scenario, duration: Duration) -> anyhow:
     let seconds = fault_seconds(duration);
     let mut active = Active {
         scenario,
-        brute_force: None,
+        login_flood: None,
         previous_level: None,
     };
     match scenario {
@@ -297,13 +328,26 @@ pub async fn apply(env: &Env, scenario: Scenario, duration: Duration) -> anyhow:
         }
         Scenario::BruteForce => {
             let (tx, rx) = watch::channel(false);
-            let task = tokio::spawn(brute_force(
+            let task = tokio::spawn(login_flood(
                 env.client.clone(),
                 http::base(&env.targets.api_url),
                 env.options.brute_force_rate,
+                brute_force_attempt,
                 rx,
             ));
-            active.brute_force = Some((tx, task));
+            active.login_flood = Some((tx, task));
+        }
+        Scenario::CredentialStuffing => {
+            let (tx, rx) = watch::channel(false);
+            let account = env.options.stuffing_account.trim().to_owned();
+            let task = tokio::spawn(login_flood(
+                env.client.clone(),
+                http::base(&env.targets.api_url),
+                env.options.stuffing_rate,
+                move |n| stuffing_attempt(&account, n),
+                rx,
+            ));
+            active.login_flood = Some((tx, task));
         }
         Scenario::TrafficStop => {
             traffic_control(env, "/pause", Some(json!({"seconds": seconds}))).await?;
@@ -314,7 +358,7 @@ pub async fn apply(env: &Env, scenario: Scenario, duration: Duration) -> anyhow:
 
 /// Ends a scenario started by [`apply`] in this process.
 pub async fn revert(env: &Env, active: Active) -> anyhow::Result<String> {
-    if let Some((tx, task)) = active.brute_force {
+    if let Some((tx, task)) = active.login_flood {
         let _ = tx.send(true);
         let stats = task.await.unwrap_or_default();
         return Ok(format!(
@@ -385,9 +429,10 @@ pub async fn revert_directly(env: &Env, scenario: Scenario) -> anyhow::Result<St
                 cleared(c, "restock_paused", Service::Inventory)
             )
         }
-        Scenario::BruteForce => {
-            "no brute-force loop runs in this process; nothing to revert".into()
-        }
+        Scenario::BruteForce | Scenario::CredentialStuffing => format!(
+            "no {} loop runs in this process; nothing to revert",
+            scenario.name()
+        ),
         Scenario::TrafficStop => match traffic_control(env, "/resume", None).await {
             Ok(_) => "traffic resumed".into(),
             Err(e) if e.to_string().starts_with("cannot reach") => {
@@ -484,10 +529,14 @@ pub async fn run_shell(flag: &str, command: &str) -> anyhow::Result<()> {
 async fn set_stock(env: &Env, product: i32, level: i32) -> anyhow::Result<Value> {
     let base = Service::Inventory.url(&env.targets);
     let path = format!("/stock/{product}");
-    let request = env
+    let mut request = env
         .client
         .put(format!("{base}{path}"))
         .json(&json!({ "stock_level": level }));
+    // Stock changes are operator actions: the inventory wants the operator (fault) token.
+    if let Some(token) = &env.operator_token {
+        request = request.bearer_auth(token);
+    }
     let response = http::send("the inventory service", &base, request).await?;
     let response = http::expect_success("the inventory service", &base, &path, response).await?;
     http::json("the inventory service", &base, &path, response).await
@@ -544,13 +593,41 @@ async fn traffic_control(env: &Env, path: &str, body: Option<Value>) -> anyhow::
     http::json(what, &base, path, response).await
 }
 
-/// Failed logins at `rate` per second from [`BRUTE_FORCE_IP`] until `stop` says so.
-async fn brute_force(
+/// One brute-force attempt: always from [`BRUTE_FORCE_IP`], each on a new email of
+/// [`BRUTE_FORCE_DOMAIN`] (one address, many accounts).
+pub fn brute_force_attempt(n: u64) -> LoginAttempt {
+    LoginAttempt {
+        email: format!("user{n}@{BRUTE_FORCE_DOMAIN}"),
+        forwarded_for: BRUTE_FORCE_IP.to_owned(),
+    }
+}
+
+/// One credential-stuffing attempt: always on `account`, each from the next address of
+/// [`STUFFING_NETWORK`] (one account, many addresses).
+pub fn stuffing_attempt(account: &str, n: u64) -> LoginAttempt {
+    LoginAttempt {
+        email: account.to_owned(),
+        forwarded_for: format!("{STUFFING_NETWORK}.{}", n % 254 + 1),
+    }
+}
+
+/// Who a failed login claims to be, and where it claims to come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginAttempt {
+    pub email: String,
+    /// The `X-Forwarded-For` header: one entry, as the lab's proxies write it, so the API
+    /// (trusting one proxy) records exactly this address.
+    pub forwarded_for: String,
+}
+
+/// Failed logins at `rate` per second, the n-th as `attempt(n)` says, until `stop` says so.
+async fn login_flood(
     client: reqwest::Client,
     api: String,
     rate: f64,
+    attempt: impl Fn(u64) -> LoginAttempt + Send + 'static,
     mut stop: watch::Receiver<bool>,
-) -> BruteForceStats {
+) -> LoginFloodStats {
     let attempts = Arc::new(AtomicU64::new(0));
     let rejected = Arc::new(AtomicU64::new(0));
     let other = Arc::new(AtomicU64::new(0));
@@ -570,10 +647,13 @@ async fn brute_force(
             continue;
         };
         n += 1;
-        let email = CUSTOMERS[(n as usize) % CUSTOMERS.len()];
+        let LoginAttempt {
+            email,
+            forwarded_for,
+        } = attempt(n);
         let request = client
             .post(format!("{api}/login"))
-            .header("x-forwarded-for", BRUTE_FORCE_IP)
+            .header("x-forwarded-for", forwarded_for)
             .json(&json!({"email": email, "password": format!("guess-{n}")}));
         let (attempts, rejected, other) = (attempts.clone(), rejected.clone(), other.clone());
         tokio::spawn(async move {
@@ -587,7 +667,7 @@ async fn brute_force(
     }
     // Let the attempts under way finish.
     let _ = tokio::time::timeout(Duration::from_secs(5), in_flight.acquire_many(64)).await;
-    BruteForceStats {
+    LoginFloodStats {
         attempts: attempts.load(Ordering::Relaxed),
         rejected: rejected.load(Ordering::Relaxed),
         other: other.load(Ordering::Relaxed),
@@ -675,7 +755,10 @@ pub async fn stop(env: &Env, state: &StateDir, scenario: Scenario) -> anyhow::Re
     }
     state.unregister(scenario);
     let what = revert_directly(env, scenario).await?;
-    if scenario != Scenario::BruteForce {
+    if !matches!(
+        scenario,
+        Scenario::BruteForce | Scenario::CredentialStuffing
+    ) {
         env.annotate(
             scenario,
             &format!(
@@ -717,8 +800,36 @@ mod tests {
         }
         assert_eq!(
             Scenario::parse("meltdown").unwrap_err().to_string(),
-            "unknown scenario `meltdown`; known scenarios: service-down, error-burst, latency-spike, payment-outage, stock-depletion, brute-force, traffic-stop"
+            "unknown scenario `meltdown`; known scenarios: service-down, error-burst, latency-spike, payment-outage, stock-depletion, brute-force, credential-stuffing, traffic-stop"
         );
+    }
+
+    #[test]
+    fn brute_force_is_one_address_on_many_accounts_and_stuffing_the_reverse() {
+        use std::collections::{HashMap, HashSet};
+        // Two minutes of each at its default rate: what the rules' windows see.
+        let brute: Vec<LoginAttempt> = (1..=600).map(brute_force_attempt).collect();
+        let addresses: HashSet<&str> = brute.iter().map(|a| a.forwarded_for.as_str()).collect();
+        assert_eq!(addresses, HashSet::from([BRUTE_FORCE_IP]));
+        let emails: HashSet<&str> = brute.iter().map(|a| a.email.as_str()).collect();
+        assert_eq!(emails.len(), 600, "no email twice");
+        assert!(emails.iter().all(|e| !CUSTOMERS.contains(e)));
+
+        let stuffing: Vec<LoginAttempt> = (1..=240)
+            .map(|n| stuffing_attempt("judy@example.com", n))
+            .collect();
+        assert!(stuffing.iter().all(|a| a.email == "judy@example.com"));
+        let mut per_address: HashMap<&str, usize> = HashMap::new();
+        for a in &stuffing {
+            *per_address.entry(a.forwarded_for.as_str()).or_default() += 1;
+            assert!(
+                a.forwarded_for.parse::<std::net::Ipv4Addr>().is_ok(),
+                "{a:?}"
+            );
+        }
+        // The brute-force rule counts only addresses with more than 5 failures.
+        assert!(per_address.values().all(|n| *n <= 2), "{per_address:?}");
+        assert!(per_address.len() > 200);
     }
 
     #[test]

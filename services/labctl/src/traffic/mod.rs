@@ -11,7 +11,9 @@
 //! | login | 25 % | API `POST /login` with `X-Forwarded-For` from 198.51.100.0/24 |
 //!
 //! Checkouts pay by card 50 %, paypal 25 %, bank_transfer 15 %, gift_card 10 %, as one of the
-//! seeded customers (80 %) or anonymously, 1–3 units of a product whose stock stays at or
+//! seeded customers (80 %: logged in at the API, its session sent with the checkout as
+//! `Authorization: Bearer`, one session per customer kept until shortly before it expires)
+//! or anonymously, 1–3 units of a product whose stock stays at or
 //! above its low-stock threshold after the purchase (stock levels from the API's
 //! `GET /products`, refreshed every 5 s, minus what this process bought since) — so traffic
 //! brings a product down to its threshold at most, where the inventory's restocking takes
@@ -159,6 +161,17 @@ struct Stats {
     orders_other: Counter,
     logins_ok: Counter,
     logins_failed: Counter,
+    /// Customer logins for checkouts (sessions opened).
+    sessions_opened: Counter,
+}
+
+/// A customer's session at the API, for their checkouts.
+#[derive(Debug, Clone)]
+struct CustomerSession {
+    /// The `Authorization` header value.
+    authorization: String,
+    /// When to log in again: a minute before the API ends the session.
+    renew_at: DateTime<Utc>,
 }
 
 /// Everything the journeys, the scheduler and the control endpoint share.
@@ -168,6 +181,7 @@ pub struct Shared {
     paused_until: Mutex<Option<Instant>>,
     catalog: Mutex<Vec<Product>>,
     ip_failures: Mutex<HashMap<u8, VecDeque<Instant>>>,
+    sessions: Mutex<HashMap<&'static str, CustomerSession>>,
     in_flight: AtomicU64,
     stats: Stats,
 }
@@ -180,6 +194,7 @@ impl Shared {
             paused_until: Mutex::new(None),
             catalog: Mutex::new(Vec::new()),
             ip_failures: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
             in_flight: AtomicU64::new(0),
             stats: Stats::default(),
         }
@@ -281,6 +296,7 @@ impl Shared {
                 "other": s.orders_other.get(),
             },
             "logins": {"ok": s.logins_ok.get(), "failed": s.logins_failed.get()},
+            "sessions_opened": s.sessions_opened.get(),
             "http": {
                 "2xx": s.http_2xx.get(), "4xx": s.http_4xx.get(), "5xx": s.http_5xx.get(),
                 "other": s.http_other.get(), "transport_errors": s.transport_errors.get(),
@@ -359,6 +375,44 @@ impl Ctx {
         None
     }
 
+    /// The customer's session for a checkout: the one kept, or a new login at the API.
+    async fn session_for(&self, email: &'static str) -> Option<String> {
+        let kept = Shared::lock(&self.shared.sessions).get(email).cloned();
+        if let Some(session) = kept.filter(|s| s.renew_at > Utc::now()) {
+            return Some(session.authorization);
+        }
+        let octet: u8 = rand::rng().random_range(1..=254);
+        let response = self
+            .client
+            .post(format!("{}/login", self.api))
+            .header("x-forwarded-for", format!("198.51.100.{octet}"))
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        let body: serde_json::Value = response.json().await.ok()?;
+        let token = body.get("session_token")?.as_str()?;
+        let expires_at = body
+            .get("expires_at")
+            .and_then(|v| v.as_str())
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
+        let session = CustomerSession {
+            authorization: format!("Bearer {token}"),
+            renew_at: expires_at - chrono::Duration::minutes(1),
+        };
+        self.shared.stats.sessions_opened.add();
+        Shared::lock(&self.shared.sessions).insert(email, session.clone());
+        Some(session.authorization)
+    }
+
+    fn forget_session(&self, email: &str) {
+        Shared::lock(&self.shared.sessions).remove(email);
+    }
+
     async fn think(&self) {
         let ms = rand::rng().random_range(20..200);
         tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -425,13 +479,26 @@ impl Ctx {
                     return false;
                 }
                 self.think().await;
-                let mut body = json!({"payment_method": method});
-                if let Some(email) = email {
-                    body["customer_email"] = json!(email);
-                }
+                let authorization = match email {
+                    Some(email) => match self.session_for(email).await {
+                        Some(authorization) => Some(authorization),
+                        None => {
+                            self.shared.stats.orders_other.add();
+                            return false;
+                        }
+                    },
+                    None => None,
+                };
+                let body = json!({"payment_method": method});
                 let s = &self.shared.stats;
                 match self
-                    .step(&mut session, || c.post(format!("{f}/checkout")).json(&body))
+                    .step(&mut session, || {
+                        let request = c.post(format!("{f}/checkout")).json(&body);
+                        match &authorization {
+                            Some(value) => request.header("authorization", value.as_str()),
+                            None => request,
+                        }
+                    })
                     .await
                 {
                     Some(200..=299) => {
@@ -444,6 +511,14 @@ impl Ctx {
                     }
                     Some(409) => {
                         s.orders_out_of_stock.add();
+                        false
+                    }
+                    Some(401) => {
+                        // The session ended early (the API restarted with a purge, say).
+                        if let Some(email) = email {
+                            self.forget_session(email);
+                        }
+                        s.orders_other.add();
                         false
                     }
                     _ => {

@@ -6,7 +6,8 @@
 //! 2. Baseline: every rule evaluated since verify started, health ok, none pending or firing.
 //! 3. Phases, each a set of scenarios that do not interfere, run concurrently:
 //!    phase 1 error-burst, latency-spike, payment-outage, stock-depletion, brute-force;
-//!    phase 2 service-down, traffic-stop. While a phase runs, every rule of its scenarios
+//!    phase 2 service-down, traffic-stop, credential-stuffing (apart from brute-force, whose
+//!    failed logins would blur which login rule answered which attack). While a phase runs, every rule of its scenarios
 //!    must fire within its deadline and its notification reach the webhook sink and Mailpit;
 //!    no other rule may fire. Then the scenarios are stopped (reverted) and each of those
 //!    rules must return to Normal with resolved notifications in both sinks.
@@ -53,7 +54,11 @@ pub fn default_phases() -> Vec<Vec<Scenario>> {
             Scenario::StockDepletion,
             Scenario::BruteForce,
         ],
-        vec![Scenario::ServiceDown, Scenario::TrafficStop],
+        vec![
+            Scenario::ServiceDown,
+            Scenario::TrafficStop,
+            Scenario::CredentialStuffing,
+        ],
     ]
 }
 

@@ -92,6 +92,7 @@ pub struct WorldState {
     rules: Vec<(String, String, String, u64)>,
     faults: HashMap<String, Instant>,
     brute_last: Option<Instant>,
+    stuffing_last: Option<Instant>,
     paused_until: Option<Instant>,
     down_flag: PathBuf,
     firing: HashMap<String, bool>,
@@ -101,6 +102,10 @@ pub struct WorldState {
     pub drop_email_for: Vec<String>,
     pub annotations: Vec<Value>,
     pub logins: Vec<(String, bool)>,
+    /// The `Authorization` header of every stock change.
+    pub stock_authorizations: Vec<Option<String>>,
+    /// The `Authorization` header of every checkout.
+    pub checkout_authorizations: Vec<Option<String>>,
     pub requests: Vec<String>,
     pub password: String,
     /// The token the fake services' fault API requires, as the real ones do.
@@ -121,6 +126,9 @@ impl WorldState {
             "stock-depletion" => fault("restock_paused", &self.faults),
             "brute-force" => self
                 .brute_last
+                .is_some_and(|t| now.duration_since(t) < Duration::from_millis(1500)),
+            "credential-stuffing" => self
+                .stuffing_last
                 .is_some_and(|t| now.duration_since(t) < Duration::from_millis(1500)),
             "traffic-stop" => self.paused_until.is_some_and(|t| t > now),
             "service-down" => self.down_flag.exists(),
@@ -220,6 +228,13 @@ pub struct World {
     pub url: String,
     pub state: Arc<Mutex<WorldState>>,
     pub dir: tempfile::TempDir,
+}
+
+fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 fn json_response(status: StatusCode, body: Value) -> Response {
@@ -378,6 +393,8 @@ async fn any(req: &Request, body: Body, state: Data<&Arc<Mutex<WorldState>>>) ->
                     "stock_level": s.stock_7, "low_stock_threshold": 12, "status": "ok"}]),
         ),
         (Method::PUT, "/stock/7") => {
+            let authorization = header(req, "authorization");
+            s.stock_authorizations.push(authorization);
             s.stock_7 = body["stock_level"].as_i64().unwrap_or(0);
             json_response(
                 StatusCode::OK,
@@ -394,10 +411,17 @@ async fn any(req: &Request, body: Body, state: Data<&Arc<Mutex<WorldState>>>) ->
             if ip == "203.0.113.66" {
                 s.brute_last = Some(Instant::now());
             }
+            if ip.starts_with("192.0.2.") {
+                s.stuffing_last = Some(Instant::now());
+            }
             let ok = body["password"] == "alertlab-demo";
             s.logins.push((ip, ok));
             if ok {
-                json_response(StatusCode::OK, json!({"customer_id": 1}))
+                json_response(
+                    StatusCode::OK,
+                    json!({"customer_id": 1, "session_token": format!("session-{}", s.logins.len()),
+                           "expires_at": Utc::now() + chrono::Duration::hours(1)}),
+                )
             } else {
                 json_response(
                     StatusCode::UNAUTHORIZED,
@@ -420,10 +444,14 @@ async fn any(req: &Request, body: Body, state: Data<&Arc<Mutex<WorldState>>>) ->
             .status(StatusCode::OK)
             .body("<html></html>"),
         (Method::POST, "/cart/items") => json_response(StatusCode::CREATED, json!({"items": []})),
-        (Method::POST, "/checkout") => json_response(
-            StatusCode::CREATED,
-            json!({"status": "completed", "orders": []}),
-        ),
+        (Method::POST, "/checkout") => {
+            let authorization = header(req, "authorization");
+            s.checkout_authorizations.push(authorization);
+            json_response(
+                StatusCode::CREATED,
+                json!({"status": "completed", "orders": []}),
+            )
+        }
         _ => json_response(StatusCode::NOT_FOUND, json!({"error": "not found"})),
     }
     .into_response()

@@ -1,13 +1,22 @@
 use std::{net::IpAddr, sync::LazyLock};
 
 use argon2::{password_hash::PasswordHash, Argon2, PasswordVerifier};
+use chrono::{DateTime, Utc};
+use diesel::Connection;
 use poem::Request;
 use poem_openapi::{payload::Json, ApiResponse, Object, OpenApi, Tags};
-use shop_db::{models::NewLoginAttempt, Database, DbError};
+use shop_db::{
+    models::{NewCustomerSession, NewLoginAttempt},
+    Database, DbError,
+};
 use shop_telemetry::ErrorBody;
 
 use super::{db_failure, db_failure_into};
-use crate::{client_ip::client_ip, store};
+use crate::{
+    auth::{NewToken, Sessions},
+    client_ip::ClientIp,
+    store,
+};
 
 /// Verified when the email is unknown, so a login takes as long whether or not it exists.
 static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
@@ -22,11 +31,17 @@ enum ApiTags {
 
 pub struct LoginApi {
     db: Database,
+    sessions: Sessions,
+    client_ip: ClientIp,
 }
 
 impl LoginApi {
-    pub fn new(db: Database) -> Self {
-        Self { db }
+    pub fn new(db: Database, sessions: Sessions, client_ip: ClientIp) -> Self {
+        Self {
+            db,
+            sessions,
+            client_ip,
+        }
     }
 }
 
@@ -43,6 +58,11 @@ struct LoggedIn {
     customer_id: i32,
     email: String,
     name: String,
+    /// Send it as `Authorization: Bearer <session_token>` to order as this customer and to
+    /// read the customer's orders. Shown only here; the API keeps only its hash.
+    session_token: String,
+    /// When the session ends (`--session-ttl` after the login).
+    expires_at: DateTime<Utc>,
 }
 
 #[derive(ApiResponse)]
@@ -68,10 +88,11 @@ fn bad_login(err: poem::Error) -> LoginResponse {
 
 #[OpenApi(tag = "ApiTags::Login")]
 impl LoginApi {
-    /// Logs a customer in. Every attempt is recorded with the client's IP.
+    /// Logs a customer in and opens a session. Every attempt is recorded with the client's IP
+    /// and the account the email belongs to, if any.
     #[oai(path = "/login", method = "post")]
     async fn login(&self, req: &Request, body: Json<Credentials>) -> LoginResponse {
-        let Some(ip) = client_ip(req) else {
+        let Some(ip) = self.client_ip.of(req) else {
             return LoginResponse::BadRequest(Json(ErrorBody::new(
                 "the client address is unknown",
             )));
@@ -120,22 +141,46 @@ impl LoginApi {
         })
         .await?;
         let success = password_ok && customer.is_some();
+        let customer_id = customer.as_ref().map(|c| c.id);
+        let session = success.then(NewToken::generate);
+        let session_hash = session.as_ref().map(|s| s.hash);
+        let expires_at = self.sessions.expiry();
+        // The attempt and the session are one transaction: no session without its record.
         self.db
             .run(move |conn| {
-                store::customers::record_attempt(
-                    conn,
-                    &NewLoginAttempt {
-                        email: &email,
-                        ip_address: store::customers::host_net(ip),
-                        success,
-                    },
-                )
+                conn.transaction(|conn| {
+                    store::customers::record_attempt(
+                        conn,
+                        &NewLoginAttempt {
+                            email: &email,
+                            ip_address: store::customers::host_net(ip),
+                            success,
+                            customer_id,
+                        },
+                    )?;
+                    if let (Some(customer_id), Some(hash)) = (customer_id, session_hash) {
+                        store::sessions::create(
+                            conn,
+                            &NewCustomerSession {
+                                customer_id,
+                                token_hash: &hash,
+                                expires_at,
+                            },
+                        )?;
+                    }
+                    Ok(())
+                })
             })
             .await?;
-        Ok(customer.filter(|_| success).map(|c| LoggedIn {
-            customer_id: c.id,
-            email: c.email,
-            name: c.name,
-        }))
+        Ok(match (customer, session) {
+            (Some(c), Some(session)) => Some(LoggedIn {
+                customer_id: c.id,
+                email: c.email,
+                name: c.name,
+                session_token: session.token,
+                expires_at,
+            }),
+            _ => None,
+        })
     }
 }

@@ -43,10 +43,14 @@ impl From<Product> for ProductView {
     }
 }
 
+/// An order as clients see it: its random public id (the internal serial and the payment's
+/// transaction id stay inside the shop).
 #[derive(Debug, Clone, Object)]
 pub struct OrderView {
-    pub id: i64,
+    /// The order's id for `GET /orders/{id}`: random, so it cannot be guessed.
+    pub id: uuid::Uuid,
     pub product_id: i32,
+    /// The customer who placed it while logged in; absent for an anonymous order.
     pub customer_id: Option<i32>,
     pub quantity: i32,
     /// A decimal string with two decimals.
@@ -54,8 +58,6 @@ pub struct OrderView {
     /// pending, completed or failed.
     pub status: String,
     pub payment_method: String,
-    /// The payment's transaction id, once paid.
-    pub payment_reference: Option<String>,
     pub failure_reason: Option<String>,
     pub order_time: DateTime<Utc>,
 }
@@ -63,14 +65,13 @@ pub struct OrderView {
 impl From<Order> for OrderView {
     fn from(o: Order) -> Self {
         Self {
-            id: o.id,
+            id: o.public_id,
             product_id: o.product_id,
             customer_id: o.customer_id,
             quantity: o.quantity,
             total_amount: money(o.total_amount),
             status: o.order_status,
             payment_method: o.payment_method,
-            payment_reference: o.payment_reference,
             failure_reason: o.failure_reason,
             order_time: o.order_time,
         }

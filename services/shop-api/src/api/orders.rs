@@ -1,13 +1,17 @@
 use std::time::Duration;
 
+use poem::Request;
 use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi, Tags};
 use shop_db::{models::Order, Database, DbError};
 use shop_payment::{PaymentClient, PaymentMethod, PaymentRequest, PaymentResult};
 use shop_telemetry::ErrorBody;
 
-use super::{db_failure, db_failure_into, error_chain, OrderView};
+use super::{db_failure, db_failure_into, error_chain, DbFailure, OrderView};
 use crate::{
+    auth::{AuthError, Caller, Sessions},
+    client_ip::ClientIp,
     metrics::{ApiMetrics, OrderOutcome},
+    rate_limit::{Client, Limited, OrderRateLimiter, Scope},
     store::{
         self,
         orders::{NewReservation, Reservation},
@@ -28,28 +32,42 @@ pub struct OrdersApi {
     db: Database,
     payment: PaymentClient,
     metrics: ApiMetrics,
+    sessions: Sessions,
+    client_ip: ClientIp,
+    limiter: OrderRateLimiter,
 }
 
 impl OrdersApi {
-    pub fn new(db: Database, payment: PaymentClient, metrics: ApiMetrics) -> Self {
+    pub fn new(
+        db: Database,
+        payment: PaymentClient,
+        metrics: ApiMetrics,
+        sessions: Sessions,
+        client_ip: ClientIp,
+        limiter: OrderRateLimiter,
+    ) -> Self {
         Self {
             db,
             payment,
             metrics,
+            sessions,
+            client_ip,
+            limiter,
         }
     }
 }
 
+/// A new order. It belongs to the customer whose session token comes with it
+/// (`Authorization: Bearer`), and to nobody without one; fields it does not know (such as
+/// a `customer_email`) are refused, so nobody can order in someone else's name.
 #[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
 struct CreateOrder {
     product_id: i32,
     /// 1 to 100 units.
     #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
     quantity: i32,
     payment_method: PaymentMethod,
-    /// A registered customer's email; the order is anonymous when absent.
-    #[oai(validator(min_length = 3, max_length = 254))]
-    customer_email: Option<String>,
 }
 
 /// A failed or refused order: what went wrong, and the order when one was recorded.
@@ -74,9 +92,12 @@ enum CreateResponse {
     /// Paid and completed.
     #[oai(status = 201)]
     Created(Json<OrderView>),
-    /// Malformed request, or unknown customer.
+    /// Malformed request.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
+    /// The `Authorization` header holds no valid session: log in again.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
     /// The payment was declined; the order is recorded as failed and no stock was taken.
     #[oai(status = 402)]
     PaymentDeclined(Json<OrderError>),
@@ -85,6 +106,10 @@ enum CreateResponse {
     /// Not enough stock; nothing was recorded.
     #[oai(status = 409)]
     InsufficientStock(Json<ErrorBody>),
+    /// Too many orders from this customer or client address, or for the whole shop; nothing
+    /// was recorded. Try again after `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyOrders(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
     /// The database or the payment service is unavailable; no stock was taken.
@@ -104,6 +129,10 @@ enum GetResponse {
     Ok(Json<OrderView>),
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
+    /// The `Authorization` header holds no valid session: log in again.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// No such order, or it belongs to another customer (the answer does not say which).
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
     #[oai(status = 500)]
@@ -119,29 +148,39 @@ fn bad_get(err: poem::Error) -> GetResponse {
 
 #[OpenApi(tag = "ApiTags::Orders")]
 impl OrdersApi {
-    /// Places an order: reserves the stock, takes the payment, completes the order.
+    /// Places an order: reserves the stock, takes the payment, completes the order. With a
+    /// session token (`Authorization: Bearer`, from `POST /login`) the order is the
+    /// customer's; without one it is anonymous. Orders are rate-limited per customer, per
+    /// client address for anonymous orders, and for the whole shop (429 with `Retry-After`).
     #[oai(path = "/orders", method = "post")]
-    async fn create(&self, body: Json<CreateOrder>) -> CreateResponse {
+    async fn create(&self, req: &Request, body: Json<CreateOrder>) -> CreateResponse {
         let request = body.0;
-        let customer_id = match &request.customer_email {
-            None => None,
-            Some(email) => {
-                let email = email.trim().to_lowercase();
-                match self
-                    .db
-                    .run(move |conn| store::customers::customer_by_email(conn, &email))
-                    .await
-                {
-                    Ok(Some(customer)) => Some(customer.id),
-                    Ok(None) => {
-                        return CreateResponse::BadRequest(Json(ErrorBody::new(
-                            "unknown customer_email: no customer is registered with it",
-                        )))
-                    }
-                    Err(err) => return db_failure(err, "looking up a customer").into(),
-                }
+        let customer_id = match self.sessions.caller(req).await {
+            Ok(Caller::Customer(id)) => Some(id),
+            Ok(Caller::Anonymous) => None,
+            Err(err) => return auth_failure(err).into(),
+        };
+        let client = match (customer_id, self.client_ip.of(req)) {
+            (Some(id), _) => Client::Customer(id),
+            (None, Some(ip)) => Client::Anonymous(ip),
+            (None, None) => {
+                return CreateResponse::BadRequest(Json(ErrorBody::new(
+                    "the client address is unknown",
+                )))
             }
         };
+        if let Err(limited) = self.limiter.take(client) {
+            self.metrics.order(OrderOutcome::RateLimited);
+            log::debug!(
+                event = "order_rate_limited", scope = scope_name(limited.scope),
+                customer_id = customer_id;
+                "order refused: {}", limit_message(&limited)
+            );
+            return CreateResponse::TooManyOrders(
+                Json(ErrorBody::new(limit_message(&limited))),
+                retry_after_seconds(&limited),
+            );
+        }
 
         let method = request.payment_method;
         let (product_id, quantity) = (request.product_id, request.quantity);
@@ -211,18 +250,94 @@ impl OrdersApi {
         }
     }
 
-    /// One order.
+    /// One order, by the id `POST /orders` returned. A customer's order is shown only with
+    /// that customer's session token; an anonymous order to whoever holds its id.
     #[oai(path = "/orders/:id", method = "get")]
-    async fn get(&self, id: Path<i64>) -> GetResponse {
+    async fn get(&self, req: &Request, id: Path<uuid::Uuid>) -> GetResponse {
         let id = id.0;
-        match self.db.run(move |conn| store::orders::get(conn, id)).await {
-            Ok(Some(order)) => GetResponse::Ok(Json(order.into())),
-            Ok(None) => {
-                GetResponse::NotFound(Json(ErrorBody::new(format!("no order with id {id}"))))
-            }
+        let caller = match self.sessions.caller(req).await {
+            Ok(caller) => caller,
+            Err(err) => return auth_failure(err).into(),
+        };
+        match self
+            .db
+            .run(move |conn| store::orders::by_public_id(conn, id))
+            .await
+        {
+            Ok(Some(order)) if visible_to(&order, caller) => GetResponse::Ok(Json(order.into())),
+            // Another customer's order is answered like a missing one: its existence is
+            // nobody else's business.
+            Ok(_) => GetResponse::NotFound(Json(ErrorBody::new(format!("no order with id {id}")))),
             Err(err) => db_failure(err, "reading an order").into(),
         }
     }
+}
+
+/// Who may read an order: its customer, or anyone holding the id of an anonymous one.
+fn visible_to(order: &Order, caller: Caller) -> bool {
+    match order.customer_id {
+        None => true,
+        Some(owner) => caller == Caller::Customer(owner),
+    }
+}
+
+/// An authentication failure as the client sees it.
+enum AuthFailure {
+    Unauthorized(ErrorBody),
+    Database(DbFailure),
+}
+
+fn auth_failure(err: AuthError) -> AuthFailure {
+    match err {
+        AuthError::InvalidSession => AuthFailure::Unauthorized(ErrorBody::new(
+            "the session token is invalid or has expired: log in again (POST /login), or send no Authorization header to order anonymously",
+        )),
+        AuthError::Database(err) => AuthFailure::Database(db_failure(err, "checking a session")),
+    }
+}
+
+macro_rules! auth_failure_into {
+    ($ty:ident) => {
+        impl From<AuthFailure> for $ty {
+            fn from(failure: AuthFailure) -> Self {
+                match failure {
+                    AuthFailure::Unauthorized(body) => Self::Unauthorized(Json(body)),
+                    AuthFailure::Database(failure) => failure.into(),
+                }
+            }
+        }
+    };
+}
+auth_failure_into!(CreateResponse);
+auth_failure_into!(GetResponse);
+
+fn scope_name(scope: Scope) -> &'static str {
+    match scope {
+        Scope::Customer => "customer",
+        Scope::Ip => "ip",
+        Scope::Global => "global",
+    }
+}
+
+fn limit_message(limited: &Limited) -> String {
+    let retry = retry_after_seconds(limited);
+    let per_minute = limited.per_minute;
+    match limited.scope {
+        Scope::Customer => format!(
+            "too many orders for this customer (at most {per_minute} a minute); try again in {retry} s"
+        ),
+        Scope::Ip => format!(
+            "too many anonymous orders from this address (at most {per_minute} a minute); try again in {retry} s, or log in"
+        ),
+        Scope::Global => format!(
+            "the shop is taking too many orders right now (at most {per_minute} a minute); try again in {retry} s"
+        ),
+    }
+}
+
+/// Whole seconds, at least 1 (`Retry-After` has no fractions).
+fn retry_after_seconds(limited: &Limited) -> u64 {
+    limited.retry_after.as_secs_f64().ceil().max(1.0) as u64
 }
 
 impl OrdersApi {

@@ -3,3 +3,4 @@
 pub mod customers;
 pub mod orders;
 pub mod products;
+pub mod sessions;

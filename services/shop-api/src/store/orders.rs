@@ -78,7 +78,7 @@ pub fn complete(
 // as parameters, so PostgreSQL's generic plan does not depend on them.
 
 const ORDER_COLUMNS: &str = "id, product_id, customer_id, quantity, total_amount, order_status, \
-    payment_method, payment_reference, failure_reason, order_time, updated_at";
+    payment_method, payment_reference, failure_reason, order_time, updated_at, public_id";
 
 /// [`reserve`]'s statement (bench/pgbench/order.sql runs the same).
 struct ReserveStatement<'a>(&'a NewReservation<'a>);
@@ -204,9 +204,10 @@ pub fn release_abandoned(
     })
 }
 
-pub fn get(conn: &mut PgConnection, order_id: i64) -> QueryResult<Option<Order>> {
+/// An order by the id clients know it by.
+pub fn by_public_id(conn: &mut PgConnection, public_id: uuid::Uuid) -> QueryResult<Option<Order>> {
     orders::table
-        .find(order_id)
+        .filter(orders::public_id.eq(public_id))
         .select(Order::as_select())
         .first(conn)
         .optional()

@@ -8,7 +8,7 @@ use std::{
 use serde_json::{json, Value};
 use shop_testkit::shared_postgres;
 
-use crate::helpers::{closed_port, migrated_database, spawn_payment};
+use crate::helpers::{closed_port, migrated_database, spawn_payment, PAYMENT_TOKEN};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_shop-api");
 
@@ -24,7 +24,7 @@ fn migrate_applies_the_schema_once_and_then_reports_it_up_to_date() {
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
-    assert!(String::from_utf8_lossy(&first.stdout).contains("applied 2 migration(s)"));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("applied 5 migration(s)"));
     let second = Command::new(BINARY)
         .args(["migrate", "--database-url", &url])
         .output()
@@ -36,7 +36,8 @@ fn migrate_applies_the_schema_once_and_then_reports_it_up_to_date() {
 #[test]
 fn bad_settings_are_one_clear_error_and_a_non_zero_exit() {
     let logs = tempfile_dir();
-    let cases: [(&[&str], &str); 6] = [
+    let token = PAYMENT_TOKEN.path.to_str().unwrap();
+    let cases: [(&[&str], &str); 7] = [
         (
             &["--listen", "not-an-address"],
             "invalid value 'not-an-address' for '--listen",
@@ -61,6 +62,17 @@ fn bad_settings_are_one_clear_error_and_a_non_zero_exit() {
                 "--database-url",
                 "postgres://x@127.0.0.1:1/x",
                 "--log-dir",
+                logs.as_str(),
+            ],
+            "--payment-token-file (or PAYMENT_TOKEN_FILE) is required",
+        ),
+        (
+            &[
+                "--database-url",
+                "postgres://x@127.0.0.1:1/x",
+                "--payment-token-file",
+                token,
+                "--log-dir",
                 "/proc/no/such/dir",
             ],
             "cannot create log directory",
@@ -69,6 +81,8 @@ fn bad_settings_are_one_clear_error_and_a_non_zero_exit() {
             &[
                 "--database-url",
                 "postgres://x@127.0.0.1:1/x",
+                "--payment-token-file",
+                token,
                 "--log-dir",
                 logs.as_str(),
                 "--enable-faults",
@@ -79,6 +93,8 @@ fn bad_settings_are_one_clear_error_and_a_non_zero_exit() {
             &[
                 "--database-url",
                 "postgres://x@127.0.0.1:1/x",
+                "--payment-token-file",
+                token,
                 "--keep-alive-timeout",
                 "30",
             ],
@@ -89,6 +105,7 @@ fn bad_settings_are_one_clear_error_and_a_non_zero_exit() {
         let output = Command::new(BINARY)
             .args(args)
             .env_remove("DATABASE_URL")
+            .env_remove("PAYMENT_TOKEN_FILE")
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -146,6 +163,8 @@ fn serving_an_unmigrated_database_is_refused() {
             "--listen",
             "127.0.0.1:0",
         ])
+        .arg("--payment-token-file")
+        .arg(&PAYMENT_TOKEN.path)
         .output()
         .unwrap();
     assert!(!output.status.success());
@@ -165,6 +184,8 @@ async fn the_binary_logs_json_lines_and_stops_gracefully_on_sigterm() {
             "--payment-url",
             &format!("http://{payment}"),
         ])
+        .arg("--payment-token-file")
+        .arg(&PAYMENT_TOKEN.path)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();

@@ -20,6 +20,7 @@ use tokio::{sync::oneshot, task::JoinHandle};
 
 use crate::helpers::{
     closed_port, common_args, migrated_database, spawn_app_with, spawn_payment, Options, TestApp,
+    NO_LIMITS, PAYMENT_TOKEN,
 };
 
 const BINARY: &str = env!("CARGO_BIN_EXE_shop-api");
@@ -38,6 +39,15 @@ impl ApiProcess {
             .args(["--database-url", database_url])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--payment-url", &format!("http://{payment}")])
+            .arg("--payment-token-file")
+            .arg(&PAYMENT_TOKEN.path)
+            // The drills order faster than any one client may (the limits have their tests).
+            .args([
+                "--order-limit-per-ip",
+                "1000000",
+                "--order-limit-global",
+                "1000000",
+            ])
             .arg("--log-dir")
             .arg(log_dir)
             .stdout(Stdio::null())
@@ -360,6 +370,7 @@ impl Payment {
         let app = shop_payment::Application::build(shop_payment::Settings {
             listen: addr,
             decline_rate: 0.0,
+            payment_token_file: PAYMENT_TOKEN.path.clone(),
             common: common_args(false),
         })
         .await
@@ -395,6 +406,7 @@ async fn payment_service_stopped_and_back() {
     let mut payment = Payment::start("127.0.0.1:0".parse().unwrap()).await;
     let app = spawn_app_with(Options {
         payment_url: Some(format!("http://{}", payment.addr)),
+        order_limits: NO_LIMITS,
         ..Options::default()
     })
     .await;

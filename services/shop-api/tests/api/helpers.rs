@@ -1,9 +1,12 @@
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, sync::LazyLock};
 
-use serde_json::Value;
-use shop_api::{Application, Settings};
+use serde_json::{json, Value};
+use shop_api::{Application, OrderLimits, Settings};
 use shop_telemetry::CommonArgs;
-use shop_testkit::shared_postgres;
+use shop_testkit::{
+    secrets::{token_file, TokenFile},
+    shared_postgres,
+};
 
 pub use shop_testkit::http::{assert_error as assert_client_error, decode};
 
@@ -26,11 +29,22 @@ pub fn common_args(enable_faults: bool) -> CommonArgs {
     }
 }
 
+/// The token the payment service and the API share, one file for the test binary.
+pub static PAYMENT_TOKEN: LazyLock<TokenFile> = LazyLock::new(|| token_file("payment-token"));
+
+/// Limits no test reaches unless it means to.
+pub const NO_LIMITS: OrderLimits = OrderLimits {
+    per_customer: 1_000_000,
+    per_ip: 1_000_000,
+    global: 1_000_000,
+};
+
 /// A running payment service with the given ordinary decline rate.
 pub async fn spawn_payment(decline_rate: f64) -> SocketAddr {
     let app = shop_payment::Application::build(shop_payment::Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
         decline_rate,
+        payment_token_file: PAYMENT_TOKEN.path.clone(),
         common: common_args(true),
     })
     .await
@@ -55,6 +69,11 @@ pub struct Options {
     /// Point the API at this payment service instead of starting one.
     pub payment_url: Option<String>,
     pub database_url: Option<String>,
+    /// `--trusted-proxies` (the lab passes 1).
+    pub trusted_proxies: u8,
+    /// The shipped defaults unless a test says otherwise.
+    pub order_limits: OrderLimits,
+    pub session_ttl: std::time::Duration,
 }
 
 impl Default for Options {
@@ -65,6 +84,9 @@ impl Default for Options {
             payment_down: false,
             payment_url: None,
             database_url: None,
+            trusted_proxies: 1,
+            order_limits: OrderLimits::default(),
+            session_ttl: std::time::Duration::from_secs(3600),
         }
     }
 }
@@ -88,7 +110,11 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         database_url: database_url.clone(),
         payment_url,
         payment_timeout: std::time::Duration::from_secs(5),
+        payment_token_file: PAYMENT_TOKEN.path.clone(),
         database_pool_size: 10,
+        trusted_proxies: options.trusted_proxies,
+        session_ttl: options.session_ttl,
+        order_limits: options.order_limits,
         common: common_args(options.enable_faults),
     })
     .await
@@ -136,6 +162,44 @@ impl TestApp {
             .await
             .unwrap();
         decode(response).await
+    }
+
+    /// A request with headers (`authorization`, `x-forwarded-for` …).
+    pub async fn post_with(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .json(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        decode(request.send().await.unwrap()).await
+    }
+
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+        let mut request = self.client.get(format!("{}{path}", self.address));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        decode(request.send().await.unwrap()).await
+    }
+
+    /// Logs a seeded customer in (password `alertlab-demo`); the `Authorization` value of
+    /// the session.
+    pub async fn login(&self, email: &str) -> String {
+        let (status, body) = self
+            .post_json(
+                "/login",
+                &json!({"email": email, "password": "alertlab-demo"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        format!("Bearer {}", body["session_token"].as_str().unwrap())
     }
 
     pub async fn post_raw(

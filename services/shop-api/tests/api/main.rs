@@ -8,4 +8,5 @@ mod login;
 mod metrics;
 mod orders;
 mod products;
+mod rate_limits;
 mod resilience;

@@ -1,38 +1,139 @@
 use serde_json::json;
 
-use crate::helpers::{assert_client_error, spawn_app, spawn_app_with, Options};
+use crate::helpers::{assert_client_error, spawn_app, spawn_app_with, Options, NO_LIMITS};
 
 #[tokio::test]
-async fn an_order_is_paid_completed_and_takes_its_stock() {
+async fn a_logged_in_customers_order_is_paid_completed_and_theirs_alone() {
     let app = spawn_app().await;
+    let alice = app.login("alice@example.com").await;
     let before = app.stock(2);
     let (status, order) = app
-        .post_json(
+        .post_with(
             "/orders",
-            &json!({"product_id": 2, "quantity": 3, "payment_method": "paypal", "customer_email": "Alice@Example.com"}),
+            &json!({"product_id": 2, "quantity": 3, "payment_method": "paypal"}),
+            &[("authorization", &alice)],
         )
         .await;
     assert_eq!(status, 201, "{order}");
     assert_eq!(order["status"], "completed");
     assert_eq!(order["quantity"], 3);
     assert_eq!(order["total_amount"], "358.50");
-    assert!(order["payment_reference"]
-        .as_str()
-        .unwrap()
-        .starts_with("txn_"));
-    assert!(order["customer_id"].is_number());
+    assert_eq!(
+        order["customer_id"].as_i64(),
+        Some(app.count("SELECT id::bigint AS n FROM customers WHERE email = 'alice@example.com'"))
+    );
+    assert!(
+        order.get("payment_reference").is_none(),
+        "the payment's transaction id stays inside the shop: {order}"
+    );
     assert_eq!(app.stock(2), before - 3);
+    // The id is the order's random public id, not its serial.
+    let id = order["id"].as_str().unwrap();
+    let uuid = uuid::Uuid::parse_str(id).unwrap();
+    assert_eq!(uuid.get_version_num(), 4);
+    assert_eq!(
+        app.count(&format!("SELECT count(*) AS n FROM orders WHERE public_id = '{id}' AND payment_reference LIKE 'txn_%'")),
+        1
+    );
 
-    let (status, fetched) = app.get(&format!("/orders/{}", order["id"])).await;
-    assert_eq!(status, 200);
+    let (status, fetched) = app
+        .get_with(&format!("/orders/{id}"), &[("authorization", &alice)])
+        .await;
+    assert_eq!(status, 200, "{fetched}");
     assert_eq!(fetched["status"], "completed");
-    let (status, body) = app.get("/orders/999999").await;
+    assert!(fetched.get("payment_reference").is_none(), "{fetched}");
+
+    // Nobody else sees it, and the answer does not say that it exists.
+    let bob = app.login("bob@example.com").await;
+    for headers in [vec![], vec![("authorization", bob.as_str())]] {
+        let (status, body) = app.get_with(&format!("/orders/{id}"), &headers).await;
+        assert_client_error(status, &body, 404, &format!("no order with id {id}"));
+    }
+    let (status, body) = app.get(&format!("/orders/{}", uuid::Uuid::new_v4())).await;
     assert_client_error(status, &body, 404, "no order");
+    // The serial is no id at all.
+    let serial = app.count("SELECT max(id) AS n FROM orders");
+    let (status, body) = app.get(&format!("/orders/{serial}")).await;
+    assert_client_error(status, &body, 400, "id");
+}
+
+#[tokio::test]
+async fn an_anonymous_order_is_readable_by_whoever_holds_its_id() {
+    let app = spawn_app().await;
+    let (status, order) = app
+        .post_json(
+            "/orders",
+            &json!({"product_id": 3, "quantity": 1, "payment_method": "card"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{order}");
+    assert!(order["customer_id"].is_null(), "{order}");
+    assert!(order.get("payment_reference").is_none(), "{order}");
+    let id = order["id"].as_str().unwrap();
+    let bob = app.login("bob@example.com").await;
+    for headers in [vec![], vec![("authorization", bob.as_str())]] {
+        let (status, fetched) = app.get_with(&format!("/orders/{id}"), &headers).await;
+        assert_eq!(
+            (status, fetched["id"].as_str()),
+            (200, Some(id)),
+            "{fetched}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn orders_cannot_be_attributed_by_email_and_do_not_reveal_accounts() {
+    let app = spawn_app().await;
+    // A real and an unknown email get the same answer, and neither places an order.
+    let mut answers = Vec::new();
+    for email in ["alice@example.com", "nobody@example.com"] {
+        let (status, body) = app
+            .post_json(
+                "/orders",
+                &json!({"product_id": 1, "quantity": 1, "payment_method": "card", "customer_email": email}),
+            )
+            .await;
+        assert_client_error(status, &body, 400, "customer_email");
+        answers.push((status, body));
+    }
+    assert_eq!(answers[0], answers[1], "no account probing");
+    assert_eq!(app.count("SELECT count(*) AS n FROM orders"), 0);
+}
+
+#[tokio::test]
+async fn an_invalid_or_expired_session_is_401_and_orders_nothing() {
+    let app = spawn_app().await;
+    let alice = app.login("alice@example.com").await;
+    app.execute("UPDATE customer_sessions SET expires_at = now() - interval '1 second'");
+    let order = json!({"product_id": 1, "quantity": 1, "payment_method": "card"});
+    for authorization in [
+        alice.as_str(),
+        "Bearer 00000000000000000000000000000000000000000000000000000000000000ff",
+        "Bearer not-a-session",
+        "Basic YWxpY2U6YWxlcnRsYWItZGVtbw==",
+    ] {
+        let (status, body) = app
+            .post_with("/orders", &order, &[("authorization", authorization)])
+            .await;
+        assert_client_error(status, &body, 401, "log in again");
+        let (status, body) = app
+            .get_with(
+                &format!("/orders/{}", uuid::Uuid::new_v4()),
+                &[("authorization", authorization)],
+            )
+            .await;
+        assert_client_error(status, &body, 401, "log in again");
+    }
+    assert_eq!(app.count("SELECT count(*) AS n FROM orders"), 0);
 }
 
 #[tokio::test]
 async fn two_hundred_concurrent_orders_for_fifty_units_complete_exactly_fifty() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(Options {
+        order_limits: NO_LIMITS,
+        ..Options::default()
+    })
+    .await;
     app.execute("UPDATE products SET stock_level = 50 WHERE id = 5");
     let mut tasks = Vec::new();
     for _ in 0..200 {
@@ -212,11 +313,6 @@ async fn bad_orders_get_a_4xx_saying_what_was_wrong_and_write_nothing() {
             json!({"product_id": 9999, "quantity": 1, "payment_method": "card"}),
             404,
             "no product",
-        ),
-        (
-            json!({"product_id": 1, "quantity": 1, "payment_method": "card", "customer_email": "nobody@example.com"}),
-            400,
-            "unknown customer",
         ),
         (
             json!({"product_id": 1, "quantity": 100000, "payment_method": "card"}),

@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::helpers::{assert_error, spawn_app, spawn_app_with, Options};
+use crate::helpers::{assert_error, decode, spawn_app, spawn_app_with, Options};
 
 #[tokio::test]
 async fn a_checkout_orders_the_cart_takes_the_stock_and_empties_the_cart() {
@@ -10,11 +10,9 @@ async fn a_checkout_orders_the_cart_takes_the_stock_and_empties_the_cart() {
     let cart = app.add_to_cart(3, 1).await;
     assert_eq!(cart["items"].as_array().unwrap().len(), 2);
 
+    let alice = app.login("alice@example.com").await;
     let (status, body) = app
-        .post_json(
-            "/checkout",
-            &json!({"payment_method": "card", "customer_email": "alice@example.com"}),
-        )
+        .post_json_as("/checkout", &json!({"payment_method": "card"}), &alice)
         .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["status"], "completed");
@@ -79,7 +77,7 @@ async fn bad_requests_are_json_400s_naming_the_field_and_write_nothing() {
         (json!({"payment_method": "cash"}), "payment_method"),
         (json!({}), "payment_method"),
         (
-            json!({"payment_method": "card", "customer_email": ""}),
+            json!({"payment_method": "card", "customer_email": "alice@example.com"}),
             "customer_email",
         ),
         (json!({"payment_method": 7}), "payment_method"),
@@ -217,4 +215,69 @@ async fn a_checkout_while_the_api_is_down_is_503_and_keeps_the_cart() {
         .await;
     assert_eq!(status, 503);
     assert_eq!(app.orders("completed"), 0);
+}
+
+#[tokio::test]
+async fn a_checkout_without_a_session_is_anonymous_and_a_bad_session_orders_nothing() {
+    let app = spawn_app().await;
+    app.add_to_cart(5, 1).await;
+    let (status, body) = app
+        .post_json_as(
+            "/checkout",
+            &json!({"payment_method": "paypal"}),
+            "Bearer 00000000000000000000000000000000000000000000000000000000000000ff",
+        )
+        .await;
+    assert_error(status, &body, 401, "log in again");
+    assert_eq!(app.count("SELECT count(*) AS n FROM orders"), 0);
+    let page = app.page("/cart").await;
+    assert!(
+        page.text.contains("Orbit USB-C Hub"),
+        "the cart is kept: {}",
+        page.text
+    );
+
+    let (status, body) = app
+        .post_json("/checkout", &json!({"payment_method": "paypal"}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        body["orders"][0]["order"]["customer_id"].is_null(),
+        "{body}"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM orders WHERE customer_id IS NULL"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_visitors_own_forwarded_for_does_not_reach_the_api() {
+    // Anonymous checkouts from one visitor count against that visitor's address at the API,
+    // whatever X-Forwarded-For the visitor sends: the sixth is refused (30 a minute, 5 at once).
+    let app = spawn_app().await;
+    let mut statuses = Vec::new();
+    for n in 0..6 {
+        app.add_to_cart(1, 1).await;
+        let (status, body) = decode(
+            app.client
+                .post(app.url("/checkout"))
+                .header("x-forwarded-for", format!("203.0.113.{n}"))
+                .json(&json!({"payment_method": "card"}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        if status != 201 {
+            assert_error(
+                status,
+                &body,
+                429,
+                "too many anonymous orders from this address",
+            );
+        }
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [201, 201, 201, 201, 201, 429]);
 }

@@ -1,9 +1,15 @@
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, sync::LazyLock, time::Duration};
 
 use serde_json::Value;
 use shop_frontend::{Application, Settings};
 use shop_telemetry::CommonArgs;
-use shop_testkit::shared_postgres;
+use shop_testkit::{
+    secrets::{token_file, TokenFile},
+    shared_postgres,
+};
+
+/// The token the payment service and the API share.
+static PAYMENT_TOKEN: LazyLock<TokenFile> = LazyLock::new(|| token_file("payment-token"));
 use tokio::{sync::oneshot, task::JoinHandle};
 
 pub use shop_testkit::http::{assert_error, decode, sample};
@@ -41,6 +47,7 @@ pub async fn spawn_payment(decline_rate: f64) -> SocketAddr {
     let app = shop_payment::Application::build(shop_payment::Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
         decline_rate,
+        payment_token_file: PAYMENT_TOKEN.path.clone(),
         common: common_args(false),
     })
     .await
@@ -66,7 +73,12 @@ pub async fn spawn_backend(decline_rate: f64) -> Backend {
         database_url: database_url.clone(),
         payment_url: format!("http://{payment}"),
         payment_timeout: Duration::from_secs(5),
+        payment_token_file: PAYMENT_TOKEN.path.clone(),
         database_pool_size: 10,
+        // The frontend is the one proxy in front of the API, as in the lab.
+        trusted_proxies: 1,
+        session_ttl: Duration::from_secs(3600),
+        order_limits: shop_api::OrderLimits::default(),
         common: common_args(true),
     })
     .await
@@ -271,6 +283,40 @@ impl TestApp {
         let response = self.client.get(self.url("/metrics")).send().await.unwrap();
         assert_eq!(response.status(), 200);
         response.text().await.unwrap()
+    }
+
+    /// Logs a seeded customer in at the API; the `Authorization` value of the session.
+    pub async fn login(&self, email: &str) -> String {
+        let (status, body) = decode(
+            reqwest::Client::new()
+                .post(format!("{}/login", self.backend().api_address))
+                .json(&serde_json::json!({"email": email, "password": "alertlab-demo"}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        format!("Bearer {}", body["session_token"].as_str().unwrap())
+    }
+
+    /// `POST path` with an `Authorization` header.
+    pub async fn post_json_as(
+        &self,
+        path: &str,
+        body: &Value,
+        authorization: &str,
+    ) -> (u16, Value) {
+        decode(
+            self.client
+                .post(self.url(path))
+                .header("authorization", authorization)
+                .json(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     pub fn backend(&self) -> &Backend {

@@ -7,7 +7,7 @@ use std::{
 
 use serde_json::{json, Value};
 
-use crate::helpers::migrated_database;
+use crate::helpers::{migrated_database, OPERATOR_TOKEN};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_shop-inventory");
 
@@ -31,9 +31,9 @@ async fn depleting_a_product_logs_low_and_critical_stock_then_its_replenishment(
             "1",
             "--enable-faults",
         ])
-        .arg("--fault-token-file")
-        .arg(shop_testkit::faults::fault_token_file())
         .args(["--listen", &format!("127.0.0.1:{port}")])
+        .arg("--fault-token-file")
+        .arg(&OPERATOR_TOKEN.path)
         .arg("--log-dir")
         .arg(&logs)
         .stderr(Stdio::null())
@@ -48,17 +48,19 @@ async fn depleting_a_product_logs_low_and_critical_stock_then_its_replenishment(
     }
     client
         .post(format!("{base}/admin/faults"))
-        .header("authorization", shop_testkit::faults::fault_bearer())
+        .bearer_auth(&OPERATOR_TOKEN.token)
         .json(&json!({"kind": "restock_paused", "duration_seconds": 3}))
         .send()
         .await
         .unwrap();
-    client
+    let depleted = client
         .put(format!("{base}/stock/7"))
+        .bearer_auth(&OPERATOR_TOKEN.token)
         .json(&json!({"stock_level": 0}))
         .send()
         .await
         .unwrap();
+    assert_eq!(depleted.status(), 200);
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert!(shop_testkit::process::terminate(&mut child).success());
 

@@ -1,9 +1,15 @@
-use std::{path::PathBuf, time::Duration};
+use std::{path::PathBuf, sync::LazyLock, time::Duration};
 
 use serde_json::Value;
 use shop_inventory::{Application, Settings};
 use shop_telemetry::CommonArgs;
-use shop_testkit::shared_postgres;
+use shop_testkit::{
+    secrets::{token_file, TokenFile},
+    shared_postgres,
+};
+
+/// The operator (fault) token the tests' services read.
+pub static OPERATOR_TOKEN: LazyLock<TokenFile> = LazyLock::new(|| token_file("operator-token"));
 
 pub fn migrated_database() -> String {
     shared_postgres().create_migrated_database("shop_template", |url| {
@@ -16,10 +22,17 @@ pub fn migrated_database() -> String {
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
+    /// Sent with every request of [`TestApp::request`], as labctl sends it.
+    pub authorization: Option<String>,
 }
 
-/// The service with a 1 s refresh interval.
+/// The service with a 1 s refresh interval and the operator token.
 pub async fn spawn_app_on(database_url: String) -> TestApp {
+    spawn_with_token(database_url, true).await
+}
+
+/// The service with a 1 s refresh interval, with or without an operator token.
+pub async fn spawn_with_token(database_url: String, operator_token: bool) -> TestApp {
     let app = Application::build(Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
         database_url,
@@ -28,8 +41,8 @@ pub async fn spawn_app_on(database_url: String) -> TestApp {
         common: CommonArgs {
             log_dir: PathBuf::from("logs"),
             log_level: log::LevelFilter::Off,
-            enable_faults: true,
-            fault_token_file: Some(shop_testkit::faults::fault_token_file()),
+            enable_faults: operator_token,
+            fault_token_file: operator_token.then(|| OPERATOR_TOKEN.path.clone()),
             ..CommonArgs::default()
         },
     })
@@ -40,6 +53,7 @@ pub async fn spawn_app_on(database_url: String) -> TestApp {
     TestApp {
         address,
         client: reqwest::Client::new(),
+        authorization: operator_token.then(|| format!("Bearer {}", OPERATOR_TOKEN.token)),
     }
 }
 
@@ -54,14 +68,27 @@ impl TestApp {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
+        let authorization = self.authorization.clone();
+        self.request_as(method, path, body, authorization.as_deref())
+            .await
+    }
+
+    /// A request with this `Authorization` header, or none.
+    pub async fn request_as(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        authorization: Option<&str>,
+    ) -> (u16, Value) {
         let mut request = self
             .client
             .request(method, format!("{}{path}", self.address));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
         if let Some(body) = body {
             request = request.json(&body);
-        }
-        if path.starts_with("/admin/") {
-            request = request.header("authorization", shop_testkit::faults::fault_bearer());
         }
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();

@@ -2,7 +2,7 @@ use reqwest::Method;
 use serde_json::json;
 use shop_testkit::TestPostgres;
 
-use crate::helpers::{metric, spawn_app, spawn_app_on};
+use crate::helpers::{metric, migrated_database, spawn_app, spawn_app_on, spawn_with_token};
 
 #[tokio::test]
 async fn stock_levels_come_from_the_database_and_nothing_is_low_at_first() {
@@ -236,4 +236,59 @@ async fn a_restock_while_the_database_is_down_is_503_and_restocks_work_once_it_r
         .as_i64()
         .unwrap();
     assert_eq!(level, before["stock_level"].as_i64().unwrap() + 2);
+}
+
+#[tokio::test]
+async fn stock_changes_need_the_operator_token() {
+    let app = spawn_app().await;
+    let before = app.get("/stock").await.1;
+    let wrong = format!("{}x", app.authorization.clone().unwrap());
+    let changes = [
+        (Method::PUT, "/stock/3", json!({"stock_level": 0})),
+        (Method::POST, "/stock/3/restock", json!({"quantity": 5})),
+    ];
+    for (method, path, body) in &changes {
+        for authorization in [None, Some(wrong.as_str()), Some("Bearer nope")] {
+            let (status, response) = app
+                .request_as(method.clone(), path, Some(body.clone()), authorization)
+                .await;
+            assert_eq!(status, 401, "{method} {path} {authorization:?}: {response}");
+            assert!(
+                response["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("operator token"),
+                "{response}"
+            );
+        }
+    }
+    assert_eq!(app.get("/stock").await.1, before, "nothing changed");
+    // With the token it works (what labctl's stock-depletion scenario does).
+    let (status, item) = app
+        .request(Method::PUT, "/stock/3", Some(json!({"stock_level": 0})))
+        .await;
+    assert_eq!(
+        (status, item["stock_level"].as_i64()),
+        (200, Some(0)),
+        "{item}"
+    );
+}
+
+#[tokio::test]
+async fn without_an_operator_token_stock_cannot_be_changed_over_http() {
+    let app = spawn_with_token(migrated_database(), false).await;
+    let (status, body) = app
+        .request_as(
+            Method::PUT,
+            "/stock/3",
+            Some(json!({"stock_level": 0})),
+            Some("Bearer anything-at-all-0123456789"),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("--fault-token-file"));
+    assert_eq!(app.get("/stock").await.0, 200, "reading stays open");
 }
