@@ -7,6 +7,7 @@
 //!   `grafana/profile.nix`.
 //! - [`lint`]: structure and cross-reference checks returning [`Finding`]s that name file,
 //!   rule (or dashboard) and field.
+//! - [`logql`]: the log pipelines of LogQL expressions and the rules they follow.
 //! - [`query`]: metric names, Loki selector labels and SQL used by the files, for tests against
 //!   the real services, Promtail labels and PostgreSQL.
 //!
@@ -14,6 +15,7 @@
 
 pub mod duration;
 pub mod lint;
+pub mod logql;
 pub mod model;
 pub mod profile;
 pub mod query;

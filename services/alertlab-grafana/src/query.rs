@@ -174,7 +174,7 @@ fn is_ident_char(c: char) -> bool {
 }
 
 /// Index just past the string literal that starts at `start` (`"`, `'` or a backtick).
-fn skip_string(chars: &[char], start: usize) -> usize {
+pub(crate) fn skip_string(chars: &[char], start: usize) -> usize {
     let quote = chars[start];
     let mut i = start + 1;
     while i < chars.len() {
@@ -238,7 +238,7 @@ fn next_non_space(chars: &[char], mut i: usize) -> Option<(usize, char)> {
     None
 }
 
-fn unquote(raw: &str) -> String {
+pub(crate) fn unquote(raw: &str) -> String {
     let Some(quote) = raw.chars().next() else {
         return String::new();
     };
