@@ -20,6 +20,7 @@ use std::{
     collections::BTreeMap,
     fs,
     net::SocketAddr,
+    os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -297,6 +298,37 @@ fn handshake(file: &Path) -> String {
     format!("touch '{f}' && i=0 && while [ -e '{f}' ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done && [ ! -e '{f}' ]")
 }
 
+/// Grafana's read-only role `grafana_ro`, made as the NixOS unit makes it: grafana/grafana-ro.sh
+/// with grafana/grafana-ro.sql, so the rules run here with exactly the lab's privileges.
+fn create_read_only_role(pg: &shop_testkit::TestPostgres, database: &str, dir: &Path) {
+    let password_file = dir.join("grafana-ro-password");
+    fs::write(&password_file, "stack-test-read-only\n").unwrap();
+    let mut command = Command::new("bash");
+    command
+        .arg(repo_root().join("grafana/grafana-ro.sh"))
+        .args(["--host", "127.0.0.1", "--port", &pg.port().to_string()])
+        .args(["--username", "postgres", "--dbname", database])
+        .env("GRAFANA_RO_ROLE", "grafana_ro")
+        .env("GRAFANA_RO_PASSWORD_FILE", &password_file)
+        .env("PSQL", pg.psql())
+        .stdin(Stdio::null());
+    // SAFETY: setsid is async-signal-safe. Without a terminal, psql's \password reads the
+    // password from standard input, as in the unit, not from the developer's tty.
+    unsafe {
+        command.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(drop)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let output = command.output().expect("bash runs grafana-ro.sh");
+    assert!(
+        output.status.success(),
+        "grafana-ro.sh failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 #[derive(Default, Debug)]
 struct Seen {
     baseline: String,
@@ -335,21 +367,8 @@ async fn every_promql_and_sql_rule_goes_false_true_false() {
             .map_err(|e| e.to_string())
     });
     let db_name = database_url.rsplit('/').next().unwrap().to_owned();
-    pg.admin(
-        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'grafana_ro') THEN CREATE ROLE grafana_ro LOGIN; END IF; END $$;",
-    );
-    {
-        let (client, conn) = tokio_postgres::connect(&database_url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        client
-            .batch_execute(&format!(
-                "GRANT CONNECT ON DATABASE \"{db_name}\" TO grafana_ro; GRANT USAGE ON SCHEMA public TO grafana_ro; GRANT SELECT ON ALL TABLES IN SCHEMA public TO grafana_ro;"
-            ))
-            .await
-            .unwrap();
-    }
+    create_read_only_role(pg, &db_name, tmp.path());
+    // The test server trusts local connections, so no password is needed to log in.
     let ro_url = format!("postgres://grafana_ro@127.0.0.1:{}/{db_name}", pg.port());
 
     // The four services.
