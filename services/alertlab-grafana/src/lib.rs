@@ -11,6 +11,9 @@
 //! - [`query`]: metric names, Loki selector labels and SQL used by the files, for tests against
 //!   the real services, Promtail labels and PostgreSQL.
 //!
+//! - [`render`]: every panel query as Grafana sends it (variables, intervals, macros), to run
+//!   the dashboards against real data sources.
+//!
 //! [`GrafanaFiles::load`] reads everything; [`lint_repo`] runs every check.
 
 pub mod duration;
@@ -19,6 +22,7 @@ pub mod logql;
 pub mod model;
 pub mod profile;
 pub mod query;
+pub mod render;
 
 use std::{
     collections::BTreeSet,

@@ -432,8 +432,10 @@ pub fn sql_macros(sql: &str) -> BTreeSet<String> {
     out
 }
 
-/// Expands the PostgreSQL data source's macros the dashboards use, the way Grafana does, so a
-/// test can run dashboard SQL on a real PostgreSQL. `from` and `to` are RFC 3339 timestamps.
+/// Expands the PostgreSQL data source's macros the dashboards use, the way Grafana does
+/// (`pkg/tsdb/grafana-postgresql-datasource/macros.go`), so a test can run dashboard SQL on a
+/// real PostgreSQL. `from` and `to` are the range's ends as Grafana writes them: RFC 3339 in
+/// UTC, fractions of seconds only when there are any (Go's `time.RFC3339Nano`).
 /// Supported: `$__timeFilter(col)`, `$__timeFrom()`, `$__timeTo()`, `$__timeGroup(col, 'iv')`,
 /// `$__timeGroupAlias(col, 'iv')` (interval in s, m, h or d). Any other macro is an error.
 pub fn expand_postgres_macros(sql: &str, from: &str, to: &str) -> Result<String, String> {
