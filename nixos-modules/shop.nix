@@ -174,7 +174,7 @@ in {
       enable = mkOption {
         type = types.bool;
         default = true;
-        description = "Create the read-only PostgreSQL role Grafana queries the shop with (SELECT only).";
+        description = "Create the read-only PostgreSQL role Grafana queries the shop with: SELECT on the columns its rules and panels read (`grafana/grafana-ro.sql`), nothing else.";
       };
       user = mkOption {
         type = types.str;
