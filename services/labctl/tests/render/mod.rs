@@ -126,7 +126,13 @@ pub async fn draw_every_panel(
                         ),
                         None,
                     ),
-                    Err(e) => (None, Some(format!("{e}: {sql}"))),
+                    Err(e) => {
+                        let reason = e
+                            .as_db_error()
+                            .map(|db| db.message().to_string())
+                            .unwrap_or_else(|| e.to_string());
+                        (None, Some(format!("{reason}: {sql}")))
+                    }
                 },
             },
         };
