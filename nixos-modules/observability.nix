@@ -38,22 +38,16 @@
   # file provider: the files stay outside the store and root-only.
   credential = name: "$__file{/run/credentials/grafana.service/${name}}";
 
-  datasources = let
-    file = readJSON ../grafana/datasources.json;
-  in
-    file
-    // {
-      datasources = map (datasource:
-        if datasource.uid == "postgres"
-        then
-          datasource
-          // {
-            url = "${cfg.shopHost}:${toString data.ports.postgresql}";
-            secureJsonData.password = credential "postgres-password";
-          }
-        else datasource)
-      file.datasources;
-    };
+  # Data sources and dashboard provider (nixos-modules/lib/grafana-provisioning.nix): the
+  # dashboards in the alert rules' folder, $__rate_interval from the profile's scrapes.
+  provisioning = import ./lib/grafana-provisioning.nix {
+    datasources = readJSON ../grafana/datasources.json;
+    rules = readJSON ../grafana/alert-rules.json;
+    dashboardsPath = ../grafana/dashboards;
+    inherit (profile) scrapeInterval;
+    postgresUrl = "${cfg.shopHost}:${toString data.ports.postgresql}";
+    postgresPassword = credential "postgres-password";
+  };
 
   # The webhook contact point presents the sink's token (`Authorization: Bearer`).
   contactPoints = let
@@ -369,14 +363,8 @@ in {
         };
         provision = {
           enable = true;
-          datasources.settings = datasources;
-          dashboards.settings.providers = [
-            {
-              name = "alertlab";
-              options.path = ../grafana/dashboards;
-              disableDeletion = true;
-            }
-          ];
+          datasources.settings = provisioning.datasources;
+          dashboards.settings.providers = provisioning.dashboardProviders;
           alerting = {
             rules.settings = import ../grafana/profile.nix {
               rules = readJSON ../grafana/alert-rules.json;

@@ -115,20 +115,6 @@
 
   logsDirectory = lib.removePrefix "/var/log/" cfg.logDir;
 
-  grafanaRoleScript = pkgs.writeText "alertlab-grafana-ro.sql" ''
-    \set ON_ERROR_STOP on
-    \set password `cat "$CREDENTIALS_DIRECTORY/password"`
-    SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${cfg.grafanaReadOnly.user}') AS missing \gset
-    \if :missing
-      CREATE ROLE "${cfg.grafanaReadOnly.user}";
-    \endif
-    ALTER ROLE "${cfg.grafanaReadOnly.user}" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD :'password';
-    GRANT CONNECT ON DATABASE "${cfg.database.name}" TO "${cfg.grafanaReadOnly.user}";
-    GRANT USAGE ON SCHEMA public TO "${cfg.grafanaReadOnly.user}";
-    GRANT SELECT ON ALL TABLES IN SCHEMA public TO "${cfg.grafanaReadOnly.user}";
-    ALTER DEFAULT PRIVILEGES FOR ROLE "${cfg.user}" IN SCHEMA public GRANT SELECT ON TABLES TO "${cfg.grafanaReadOnly.user}";
-  '';
-
   secretPath = types.nullOr types.externalPath;
 in {
   options.services.alertlab.shop = {
@@ -274,7 +260,7 @@ in {
       enable = mkOption {
         type = types.bool;
         default = true;
-        description = "Create the read-only PostgreSQL role Grafana queries the shop with (SELECT only).";
+        description = "Create the read-only PostgreSQL role Grafana queries the shop with: SELECT on the columns its rules and panels read (`grafana/grafana-ro.sql`), nothing else.";
       };
       user = mkOption {
         type = types.str;
@@ -426,7 +412,8 @@ in {
       })
 
       (lib.mkIf cfg.grafanaReadOnly.enable {
-        # SELECT only, on the tables the migrations made (and those they will make).
+        # SELECT on the columns Grafana's rules and panels read, nothing else
+        # (grafana/grafana-ro.sql, which the tests run too).
         systemd.services.alertlab-grafana-ro = {
           description = "alertlab read-only PostgreSQL role for Grafana";
           wantedBy = ["multi-user.target"];
@@ -436,6 +423,11 @@ in {
           # (psql reaches the server through its socket file), no devices, no writes outside
           # its private /tmp. Not RemoveIPC: it would remove the server's own shared memory,
           # which belongs to the same user, when this unit stops.
+          environment = {
+            GRAFANA_RO_ROLE = cfg.grafanaReadOnly.user;
+            GRAFANA_RO_SQL = "${../grafana/grafana-ro.sql}";
+            PSQL = "${config.services.postgresql.package}/bin/psql";
+          };
           serviceConfig =
             data.unitHardening.withoutIPCRemoval
             // noNetwork
@@ -445,13 +437,10 @@ in {
               User = config.services.postgresql.superUser;
               LoadCredential = ["password:${cfg.grafanaReadOnly.passwordFile}"];
               ExecStart = lib.escapeShellArgs [
-                "${config.services.postgresql.package}/bin/psql"
-                "--no-psqlrc"
-                "--quiet"
+                pkgs.runtimeShell
+                "${../grafana/grafana-ro.sh}"
                 "--dbname"
                 cfg.database.name
-                "--file"
-                grafanaRoleScript
               ];
               UMask = "0077";
             };

@@ -7,16 +7,22 @@
 //!   `grafana/profile.nix`.
 //! - [`lint`]: structure and cross-reference checks returning [`Finding`]s that name file,
 //!   rule (or dashboard) and field.
+//! - [`logql`]: the log pipelines of LogQL expressions and the rules they follow.
 //! - [`query`]: metric names, Loki selector labels and SQL used by the files, for tests against
 //!   the real services, Promtail labels and PostgreSQL.
+//!
+//! - [`render`]: every panel query as Grafana sends it (variables, intervals, macros), to run
+//!   the dashboards against real data sources.
 //!
 //! [`GrafanaFiles::load`] reads everything; [`lint_repo`] runs every check.
 
 pub mod duration;
 pub mod lint;
+pub mod logql;
 pub mod model;
 pub mod profile;
 pub mod query;
+pub mod render;
 
 use std::{
     collections::BTreeSet,

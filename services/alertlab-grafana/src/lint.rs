@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::{
     duration::{parse_profile_duration, parse_prometheus_duration},
+    logql,
     model::{
         template_names, ContactPointsFile, Dashboard, DatasourcesFile, PoliciesFile, Query, Route,
         Rule, RulesFile, TemplatesFile, EXPRESSION_UID,
@@ -456,12 +457,18 @@ fn check_datasource_query(sink: &mut Sink, subject: &str, k: usize, query: &Quer
         LOKI => {
             match query.expr() {
                 None => sink.push(subject, at("model.expr"), "missing LogQL expression"),
-                Some(expr) if !is_loki_metric_query(expr) => sink.push(
-                    subject,
-                    at("model.expr"),
-                    "alerting needs a metric query (count_over_time, rate, sum(...)), not a log query",
-                ),
-                Some(_) => {}
+                Some(expr) => {
+                    if !is_loki_metric_query(expr) {
+                        sink.push(
+                            subject,
+                            at("model.expr"),
+                            "alerting needs a metric query (count_over_time, rate, sum(...)), not a log query",
+                        );
+                    }
+                    for problem in logql::pipeline_problems(expr) {
+                        sink.push(subject, at("model.expr"), problem);
+                    }
+                }
             }
             let model_type = query.model.get("queryType").and_then(Value::as_str);
             match model_type {
@@ -1253,8 +1260,19 @@ pub fn lint_dashboard(file: &str, dashboard: &Dashboard, ctx: &Context) -> Vec<F
             Some(_) => {}
         }
         if let Some(targets) = panel.get("targets").and_then(Value::as_array) {
+            let panel_uid = panel.pointer("/datasource/uid").and_then(Value::as_str);
             let mut refs = BTreeSet::new();
             for (t, target) in targets.iter().enumerate() {
+                let uid = target
+                    .pointer("/datasource/uid")
+                    .and_then(Value::as_str)
+                    .or(panel_uid);
+                let expr = target.get("expr").and_then(Value::as_str);
+                if let (Some(LOKI), Some(expr)) = (uid.and_then(|u| ctx.datasource_type(u)), expr) {
+                    for problem in logql::pipeline_problems(expr) {
+                        sink.push(&subject, format!("{path}.targets[{t}].expr"), problem);
+                    }
+                }
                 let ref_id = target.get("refId").and_then(Value::as_str).unwrap_or("");
                 if ref_id.is_empty() {
                     sink.push(

@@ -174,7 +174,7 @@ fn is_ident_char(c: char) -> bool {
 }
 
 /// Index just past the string literal that starts at `start` (`"`, `'` or a backtick).
-fn skip_string(chars: &[char], start: usize) -> usize {
+pub(crate) fn skip_string(chars: &[char], start: usize) -> usize {
     let quote = chars[start];
     let mut i = start + 1;
     while i < chars.len() {
@@ -238,7 +238,7 @@ fn next_non_space(chars: &[char], mut i: usize) -> Option<(usize, char)> {
     None
 }
 
-fn unquote(raw: &str) -> String {
+pub(crate) fn unquote(raw: &str) -> String {
     let Some(quote) = raw.chars().next() else {
         return String::new();
     };
@@ -432,8 +432,10 @@ pub fn sql_macros(sql: &str) -> BTreeSet<String> {
     out
 }
 
-/// Expands the PostgreSQL data source's macros the dashboards use, the way Grafana does, so a
-/// test can run dashboard SQL on a real PostgreSQL. `from` and `to` are RFC 3339 timestamps.
+/// Expands the PostgreSQL data source's macros the dashboards use, the way Grafana does
+/// (`pkg/tsdb/grafana-postgresql-datasource/macros.go`), so a test can run dashboard SQL on a
+/// real PostgreSQL. `from` and `to` are the range's ends as Grafana writes them: RFC 3339 in
+/// UTC, fractions of seconds only when there are any (Go's `time.RFC3339Nano`).
 /// Supported: `$__timeFilter(col)`, `$__timeFrom()`, `$__timeTo()`, `$__timeGroup(col, 'iv')`,
 /// `$__timeGroupAlias(col, 'iv')` (interval in s, m, h or d). Any other macro is an error.
 pub fn expand_postgres_macros(sql: &str, from: &str, to: &str) -> Result<String, String> {

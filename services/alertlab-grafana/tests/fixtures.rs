@@ -202,3 +202,33 @@ fn dashboard_with_an_unknown_datasource_uid() {
         r#"dashboard alertlab-overview: panels[2].targets[0].datasource.uid: unknown data source uid "prom""#,
     );
 }
+
+#[test]
+fn loki_rule_parsing_every_field_without_the_error_filter() {
+    // The payment rule as it was: `| json` with no parameters and no `| __error__=""`.
+    for expected in [
+        r#"rule alertlab-payment-errors-in-logs: data[0].model.expr: the log pipeline lacks the error filter `| __error__=""`"#,
+        "rule alertlab-payment-errors-in-logs: data[0].model.expr: the log pipeline: `| json` without parameters",
+        "rule alertlab-payment-errors-in-logs: data[0].model.expr: the log pipeline: `| json` must follow the complete-line filter",
+    ] {
+        assert_finding(
+            lint_rules_file,
+            "loki-json-without-error-filter.json",
+            expected,
+        );
+    }
+}
+
+#[test]
+fn loki_panel_parsing_every_field_without_the_error_filter() {
+    assert_finding(
+        lint_dashboard_file,
+        "dashboard-loki-bare-json.json",
+        r#"dashboard alertlab-logs: panels[0].targets[0].expr: the log pipeline lacks the error filter `| __error__=""`"#,
+    );
+    assert_finding(
+        lint_dashboard_file,
+        "dashboard-loki-bare-json.json",
+        "dashboard alertlab-logs: panels[0].targets[0].expr: the log pipeline: `| json` without parameters",
+    );
+}

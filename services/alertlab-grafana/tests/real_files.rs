@@ -186,3 +186,25 @@ fn queries_use_the_telemetry_contract() {
         }
     }
 }
+
+/// Each runbook quotes its rule's queries as they are: a fenced block per data-source query,
+/// word for word, so the page never shows a query the rule no longer runs.
+#[test]
+fn every_runbook_quotes_its_rules_queries() {
+    let files = files();
+    let root = repo_root();
+    for rule in files.rules.rules() {
+        let page = std::fs::read_to_string(root.join(format!("docs/runbooks/{}.md", rule.uid)))
+            .unwrap_or_else(|e| panic!("runbook of {}: {e}", rule.uid));
+        for (k, query) in rule.data.iter().enumerate() {
+            let Some(text) = query.expr().or(query.raw_sql()) else {
+                continue;
+            };
+            assert!(
+                page.contains(&format!("```\n{text}\n```")),
+                "docs/runbooks/{}.md does not quote data[{k}] as the rule runs it:\n{text}",
+                rule.uid
+            );
+        }
+    }
+}

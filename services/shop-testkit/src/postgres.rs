@@ -96,6 +96,23 @@ impl TestPostgres {
         self.port
     }
 
+    /// The server's log file (its stderr), for tests that check what the server logs.
+    pub fn log_file(&self) -> PathBuf {
+        self.data_dir.with_file_name("server.log")
+    }
+
+    /// The `psql` of the server's binaries (beside `initdb`, or where a linked `initdb` points),
+    /// else `psql` from `PATH`: for tests that run SQL scripts as users do.
+    pub fn psql(&self) -> PathBuf {
+        let beside = |dir: &Path| Some(dir.join("psql")).filter(|p| p.is_file());
+        beside(&self.bin_dir)
+            .or_else(|| {
+                let initdb = fs::canonicalize(self.bin_dir.join("initdb")).ok()?;
+                beside(initdb.parent()?)
+            })
+            .unwrap_or_else(|| PathBuf::from("psql"))
+    }
+
     /// URL of database `name` as the superuser.
     pub fn url(&self, name: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
@@ -197,7 +214,7 @@ impl TestPostgres {
             self.port,
             self.data_dir.display()
         );
-        let log = self.data_dir.with_file_name("server.log");
+        let log = self.log_file();
         let output = command(&self.bin_dir.join("pg_ctl"), self.run_as)
             .arg("-D")
             .arg(&self.data_dir)

@@ -3,11 +3,13 @@
 //! (strict) mode, `threshold` with one `gt` or `lt` evaluator, and `math` with comparisons,
 //! `&&`, `||`, `!` and arithmetic over `$refId` variables. Anything else is refused by name.
 //!
-//! Semantics follow Grafana's `mathexp` (from bosun): NaN propagates through every operator
-//! except the short circuits (`0 && x` is 0, `1 || x` is 1); comparisons give 1 or 0; series
-//! from two inputs are joined on identical labels or on a label subset, and two single items
-//! are joined whatever their labels. A condition value of 0 is Normal, any other value
-//! (NaN included) Alerting, a null NoData.
+//! Semantics follow Grafana's `mathexp` (from bosun) for math: NaN propagates through every
+//! operator except the short circuits (`0 && x` is 0, `1 || x` is 1); comparisons give 1 or 0;
+//! series from two inputs are joined on identical labels or on a label subset, and two single
+//! items are joined whatever their labels. A threshold compares as Go does (`pkg/expr/threshold.go`
+//! since Grafana 11.1, PR #86062): NaN is never above or below anything, so it gives 0. A
+//! condition value of 0 is Normal, any other value (NaN included) Alerting, a null NoData
+//! (`pkg/services/ngalert/eval/eval.go`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -411,14 +413,15 @@ fn eval_ref(
             evaluator,
             param,
         } => {
-            let op = match evaluator {
-                Evaluator::Gt => BinOp::Gt,
-                Evaluator::Lt => BinOp::Lt,
+            // Go's comparisons: false for NaN, so a threshold on NaN is 0 (Normal).
+            let holds = |v: f64| match evaluator {
+                Evaluator::Gt => v > *param,
+                Evaluator::Lt => v < *param,
             };
             eval_ref(plan, input, results, memo, depth + 1)?
                 .into_iter()
                 .map(|s| Series {
-                    value: s.value.map(|v| binary_op(op, v, *param)),
+                    value: s.value.map(|v| if holds(v) { 1.0 } else { 0.0 }),
                     labels: s.labels,
                 })
                 .collect()
@@ -865,7 +868,7 @@ mod tests {
     }
 
     #[test]
-    fn nan_fires_and_null_is_no_data() {
+    fn a_threshold_on_nan_is_normal_and_null_is_no_data() {
         let out = run(
             "alertlab-high-error-rate",
             &[(
@@ -873,7 +876,7 @@ mod tests {
                 data(vec![Series::new(&[("service", "api")], Some(f64::NAN))]),
             )],
         );
-        assert_eq!(states(&out), vec![CondState::Firing]);
+        assert_eq!(states(&out), vec![CondState::Normal]);
         // SQL: no reduce; a NULL number is NoData for that instance.
         let out = run(
             "alertlab-failed-orders",
@@ -932,6 +935,8 @@ mod tests {
             ))
         };
         assert_eq!(case(0.0, 40.0, 1.0), vec![CondState::Firing]);
+        // Unlike a threshold, math propagates NaN, and a NaN condition is Alerting.
+        assert_eq!(case(f64::NAN, 40.0, 1.0), vec![CondState::Firing]);
         let Outcome::Instances(i) = run(
             "alertlab-order-drought",
             &[
