@@ -172,6 +172,11 @@ pub struct TrafficArgs {
     #[arg(long, env = "LABCTL_TRAFFIC_CONTROL", default_value = "127.0.0.1:9097")]
     pub control_listen: String,
 
+    /// A host name the control endpoint accepts in `Host` besides localhost and loopback
+    /// addresses (repeatable); requests naming any other host are refused (DNS rebinding).
+    #[arg(long = "control-allowed-host", value_name = "NAME")]
+    pub control_allowed_hosts: Vec<String>,
+
     /// Stop after this long (e.g. 10m) instead of running until a signal.
     #[arg(long = "for", value_name = "DURATION")]
     pub duration: Option<String>,

@@ -11,6 +11,7 @@ pub mod check;
 pub mod cli;
 pub mod durations;
 pub mod grafana;
+pub mod guard;
 pub mod http;
 pub mod rules;
 pub mod scenario;
