@@ -169,6 +169,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// The webhook sink: records Grafana's notifications and lists them over HTTP.
     Sink(SinkArgs),
+    /// The lab's security and delivery checks, one per subcommand (what the VM tests run).
+    Audit(crate::audit::args::AuditArgs),
 }
 
 #[derive(Debug, Clone, Args)]
