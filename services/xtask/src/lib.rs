@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 
 pub mod clap_source;
 pub mod options_doc;
+pub mod path_refs;
 
 /// Directory names never searched for Nix files.
 const SKIPPED_DIRS: [&str; 2] = ["target", ".git"];
