@@ -279,16 +279,11 @@
 
     outputs = forAllSystems perSystem;
 
-    # The flake's packages as the modules' package defaults (the plain modules in
+    # The modules with the flake's packages as their package defaults (the plain modules in
     # nixos-modules/ take them from `pkgs`, where nixos-26.05 has neither).
-    packageDefault = option: package: {
-      lib,
-      pkgs,
-      ...
-    }:
-      lib.setAttrByPath option (lib.mkDefault self.packages.${pkgs.stdenv.hostPlatform.system}.${package});
-    shopPackage = packageDefault ["services" "alertlab" "shop" "package"] "alertlab";
-    promtailPackage = packageDefault ["services" "alertlab" "observability" "promtail" "package"] "promtail";
+    modules = import ./nixos-modules/flake-modules.nix {
+      packagesFor = pkgs: self.packages.${pkgs.stdenv.hostPlatform.system};
+    };
   in {
     packages = lib.mapAttrs (_: out: out.packages) outputs;
     checks = lib.mapAttrs (_: out: out.checks) outputs;
@@ -297,16 +292,7 @@
     formatter = lib.mapAttrs (_: out: out.formatter) outputs;
 
     nixosModules = {
-      shop = {
-        imports = [./nixos-modules/shop.nix shopPackage];
-      };
-      observability = {
-        imports = [./nixos-modules/observability.nix promtailPackage];
-      };
-      # Both, and the lab profile (`services.alertlab.lab.enable`).
-      default = {
-        imports = [./nixos-modules/default.nix shopPackage promtailPackage];
-      };
+      inherit (modules) shop observability default;
     };
 
     nixosConfigurations.example = nixpkgs.lib.nixosSystem {

@@ -121,7 +121,7 @@ const fn vm(what: &'static str, files: &'static [&'static str]) -> EvalCase {
 
 /// The nixos-eval evaluations of the NixOS modules: each module alone (switched on), the
 /// lab profile, `nixosConfigurations.example`, the VM tests' nodes and the `nix run` VM.
-pub const NIXOS_EVAL_CASES: [EvalCase; 11] = [
+pub const NIXOS_EVAL_CASES: [EvalCase; 12] = [
     host("shop module", &["nixos-modules/eval/shop.nix"]),
     host(
         "observability module",
@@ -157,6 +157,10 @@ pub const NIXOS_EVAL_CASES: [EvalCase; 11] = [
         "nix run VM (demo host with its vmVariant)",
         &["nixos-modules/eval/demo-vm.nix"],
     ),
+    host(
+        "the flake's nixosModules default, shop and observability imported together",
+        &["nixos-modules/eval/flake-modules.nix"],
+    ),
 ];
 
 /// Where nixos-eval's nixpkgs subset is (`NIXOS_EVAL_SUBSET`, default `/tmp/nixpkgs-subset`).
@@ -166,9 +170,13 @@ pub fn nixos_eval_subset() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/tmp/nixpkgs-subset"))
 }
 
-/// `../shared/tools/nixos-eval/check.sh` beside the repository.
+/// The harness's `check.sh`: in `$NIXOS_EVAL_HARNESS`, else in `../shared/tools/nixos-eval`
+/// beside the repository (a git worktree elsewhere sets the variable).
 pub fn nixos_eval_check_sh() -> PathBuf {
-    repo_root().join("../shared/tools/nixos-eval/check.sh")
+    std::env::var_os("NIXOS_EVAL_HARNESS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/tools/nixos-eval"))
+        .join("check.sh")
 }
 
 #[cfg(test)]
