@@ -107,12 +107,13 @@ in {
     promtail = {
       enable = mkOption {
         type = types.bool;
-        default = cfg.enable;
-        defaultText = lib.literalExpression "config.services.alertlab.observability.enable";
+        # It tails the shop's log files: on a host without the shop there is nothing to ship.
+        default = cfg.enable && shopEnabled;
+        defaultText = lib.literalExpression "config.services.alertlab.observability.enable && config.services.alertlab.shop.enable";
         description = ''
-          Run Promtail on this host. It tails the shop's log files, so it belongs on the shop's
-          host: with the stack on another host, enable it there alone and point `lokiUrl` at
-          that host's Loki.
+          Run Promtail on this host. It tails the shop's log files, so by default it runs where
+          the stack and the shop both run. With the stack on another host, enable it on the
+          shop's host and point `lokiUrl` at that host's Loki.
         '';
       };
       lokiUrl = mkOption {

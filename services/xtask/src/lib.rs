@@ -12,6 +12,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 
 pub mod clap_source;
+pub mod eval_report;
 pub mod options_doc;
 pub mod path_refs;
 
@@ -96,70 +97,97 @@ pub fn nix_fmt(files: &[PathBuf], check: bool) -> Result<Vec<PathBuf>> {
 }
 
 /// One nixos-eval evaluation: the files given to check.sh together, as a host
-/// configuration or (`vm`) as a NixOS test node (`--mode vm`).
+/// configuration or (`vm`) as a NixOS test node (`--mode vm`), and what its report must show.
 pub struct EvalCase {
     pub what: &'static str,
     pub vm: bool,
     pub files: &'static [&'static str],
+    pub expect: &'static [Expect],
 }
 
-const fn host(what: &'static str, files: &'static [&'static str]) -> EvalCase {
+pub use eval_report::Expect;
+
+const fn host(
+    what: &'static str,
+    files: &'static [&'static str],
+    expect: &'static [Expect],
+) -> EvalCase {
     EvalCase {
         what,
         vm: false,
         files,
+        expect,
     }
 }
 
-const fn vm(what: &'static str, files: &'static [&'static str]) -> EvalCase {
+const fn vm(
+    what: &'static str,
+    files: &'static [&'static str],
+    expect: &'static [Expect],
+) -> EvalCase {
     EvalCase {
         what,
         vm: true,
         files,
+        expect,
     }
 }
 
 /// The nixos-eval evaluations of the NixOS modules: each module alone (switched on), the
-/// lab profile, `nixosConfigurations.example`, the VM tests' nodes and the `nix run` VM.
+/// lab profile, `nixosConfigurations.example`, the VM tests' nodes, the `nix run` VM and the
+/// flake's modules imported together. Promtail runs where the shop's logs are (and the stack
+/// is, unless enabled on its own); the scenario control endpoint only where it is enabled.
 pub const NIXOS_EVAL_CASES: [EvalCase; 12] = [
-    host("shop module", &["nixos-modules/eval/shop.nix"]),
+    host("shop module", &["nixos-modules/eval/shop.nix"], &[]),
     host(
         "observability module",
         &["nixos-modules/eval/observability.nix"],
+        &[Expect::NoUnit("alertlab-promtail")],
     ),
     host(
         "lab profile (nixos-modules/default.nix)",
         &["nixos-modules/eval/lab.nix"],
+        &[
+            Expect::Unit("alertlab-promtail"),
+            Expect::NoUnit("alertlab-scenarios"),
+        ],
     ),
-    host("example host", &["nixos-modules/eval/example.nix"]),
-    host("shop module, off", &["nixos-modules/shop.nix"]),
+    host("example host", &["nixos-modules/eval/example.nix"], &[]),
+    host("shop module, off", &["nixos-modules/shop.nix"], &[]),
     host(
         "observability module, off",
         &["nixos-modules/observability.nix"],
+        &[Expect::NoUnit("alertlab-promtail")],
     ),
     vm(
         "VM test node: alerts.nix machine",
         &["nixos-modules/eval/vm-alerts.nix"],
+        &[Expect::Unit("alertlab-promtail")],
     ),
     vm(
         "VM test node: hardening.nix machine",
         &["nixos-modules/eval/vm-hardening.nix"],
+        &[Expect::Exposure],
     ),
     vm(
         "VM test node: two-hosts.nix shop",
         &["nixos-modules/eval/vm-two-hosts-shop.nix"],
+        &[Expect::Unit("alertlab-promtail")],
     ),
     vm(
         "VM test node: two-hosts.nix monitor",
         &["nixos-modules/eval/vm-two-hosts-monitor.nix"],
+        &[Expect::NoUnit("alertlab-promtail")],
     ),
     host(
         "nix run VM (demo host with its vmVariant)",
         &["nixos-modules/eval/demo-vm.nix"],
+        &[Expect::Unit("alertlab-scenarios")],
     ),
     host(
         "the flake's nixosModules default, shop and observability imported together",
         &["nixos-modules/eval/flake-modules.nix"],
+        &[],
     ),
 ];
 
