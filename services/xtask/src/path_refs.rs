@@ -96,11 +96,7 @@ fn resolve(root: &Path, dir: &Path, reference: &str) -> Option<PathBuf> {
     let mut path = base.to_path_buf();
     for component in Path::new(reference).components() {
         match component {
-            Component::ParentDir => {
-                if !path.pop() || !path.starts_with(root) {
-                    return None;
-                }
-            }
+            Component::ParentDir if !path.pop() || !path.starts_with(root) => return None,
             Component::Normal(c) => path.push(c),
             _ => {}
         }
