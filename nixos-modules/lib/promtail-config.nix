@@ -12,9 +12,12 @@
   httpListenAddress ? "127.0.0.1",
   httpListenPort ? 9080,
 }: {
+  # gRPC is unused (Promtail pushes over HTTP) but always served: on loopback, at a port the
+  # kernel picks.
   server = {
     http_listen_address = httpListenAddress;
     http_listen_port = httpListenPort;
+    grpc_listen_address = "127.0.0.1";
     grpc_listen_port = 0;
   };
   positions.filename = positionsFile;

@@ -361,7 +361,7 @@ fn promtail_ships_to_loki_and_keeps_positions() {
     );
     assert_eq!(
         config["server"],
-        json!({ "http_listen_address": "127.0.0.1", "http_listen_port": 9080, "grpc_listen_port": 0 })
+        json!({ "http_listen_address": "127.0.0.1", "http_listen_port": 9080, "grpc_listen_address": "127.0.0.1", "grpc_listen_port": 0 })
     );
 }
 
