@@ -18,6 +18,8 @@ pub enum Expect {
     NoUnit(&'static str),
     /// The units of vm-tests/exposure.json measure the levels it states.
     Exposure,
+    /// This service runs labctl with a command line labctl's clap definitions accept.
+    LabctlUnit(&'static str),
 }
 
 /// The units vm-tests/exposure.json states: unit → (measured, max).
@@ -125,10 +127,80 @@ pub fn check(
                 "systemd service {name} is defined, and must not be"
             )),
             Expect::Exposure => problems.extend(exposure(root, &services, scratch)?),
+            Expect::LabctlUnit(name) => problems.extend(labctl_unit(root, &services, name)?),
             _ => {}
         }
     }
     Ok(problems)
+}
+
+/// The words of a command line as systemd reads `ExecStart` (NixOS writes it with
+/// `escapeShellArgs`: single quotes, `'\''` for a quote inside).
+pub fn exec_words(line: &str) -> Result<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err(anyhow!("unterminated quote in `{line}`")),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                word.push(
+                    chars
+                        .next()
+                        .ok_or_else(|| anyhow!("trailing backslash in `{line}`"))?,
+                );
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+fn labctl_unit(root: &Path, services: &Map<String, Value>, name: &str) -> Result<Vec<String>> {
+    let Some(exec) = services
+        .get(name)
+        .and_then(|s| s["serviceConfig"]["ExecStart"].as_str())
+    else {
+        return Ok(vec![format!("{name}: no ExecStart to check")]);
+    };
+    let words = exec_words(exec)?;
+    if !words.first().is_some_and(|w| w.ends_with("/bin/labctl")) {
+        return Ok(vec![format!(
+            "{name}: ExecStart does not run labctl: {exec}"
+        )]);
+    }
+    let model = crate::clap_source::read_cli(&root.join("services/labctl/src"), "Cli")?;
+    Ok(
+        match crate::clap_source::check_command(&model, &words[1..]) {
+            Ok(()) => Vec::new(),
+            Err(e) => vec![format!(
+                "{name}: labctl refuses its ExecStart ({e}): {exec}"
+            )],
+        },
+    )
 }
 
 fn exposure(root: &Path, services: &Map<String, Value>, scratch: &Path) -> Result<Vec<String>> {
@@ -194,6 +266,25 @@ mod tests {
             text.contains("\nSystemCallFilter=@system-service\nSystemCallFilter=~@privileged\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn exec_start_is_split_as_systemd_reads_it() {
+        assert_eq!(
+            exec_words(
+                "/bin/labctl --x 'a b' --stop-command '/bin/systemctl stop x.service' 'it'\\''s'"
+            )
+            .unwrap(),
+            [
+                "/bin/labctl",
+                "--x",
+                "a b",
+                "--stop-command",
+                "/bin/systemctl stop x.service",
+                "it's"
+            ]
+        );
+        assert!(exec_words("'open").is_err());
     }
 
     #[test]

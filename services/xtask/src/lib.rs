@@ -150,6 +150,8 @@ pub const NIXOS_EVAL_CASES: [EvalCase; 12] = [
         &[
             Expect::Unit("alertlab-promtail"),
             Expect::NoUnit("alertlab-scenarios"),
+            Expect::LabctlUnit("alertlab-traffic"),
+            Expect::LabctlUnit("alertlab-sink"),
         ],
     ),
     host("example host", &["nixos-modules/eval/example.nix"], &[]),
@@ -182,7 +184,10 @@ pub const NIXOS_EVAL_CASES: [EvalCase; 12] = [
     host(
         "nix run VM (demo host with its vmVariant)",
         &["nixos-modules/eval/demo-vm.nix"],
-        &[Expect::Unit("alertlab-scenarios")],
+        &[
+            Expect::Unit("alertlab-scenarios"),
+            Expect::LabctlUnit("alertlab-scenarios"),
+        ],
     ),
     host(
         "the flake's nixosModules default, shop and observability imported together",
