@@ -103,7 +103,7 @@ impl Policy {
             .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
             .filter(|h| !h.is_empty())
             .collect();
-        if !listen.ip().is_unspecified() {
+        if !listen.ip().is_unspecified() && !listen.ip().is_loopback() {
             hosts.push(listen.ip().to_string());
         }
         Self {
