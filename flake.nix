@@ -141,7 +141,6 @@
       };
 
       # `nix run`: the lab in a local VM (nixos-modules/demo-vm.nix, demo-vm-app.nix).
-      demo = import ./nixos-modules/lib/demo-vm.nix;
       demoVm =
         (nixpkgs.lib.nixosSystem {
           modules = [
@@ -159,19 +158,10 @@
         vm = demoVm;
       };
 
-      # `nix run .#labctl`: labctl aimed at the `nix run` VM unless told otherwise. Its
-      # forwarded ports are labctl's default URLs; forwarded requests reach the services from
-      # QEMU's gateway, not loopback, so the fault API needs the VM's (published, demo-only)
-      # token, and Grafana takes the VM's demo password.
-      labctlApp = pkgs.writeShellApplication {
-        name = "labctl";
-        text = ''
-          if [ -z "''${LABCTL_GRAFANA_PASSWORD_FILE:-}" ] && [ -z "''${LABCTL_GRAFANA_PASSWORD:-}" ]; then
-            export LABCTL_GRAFANA_PASSWORD_FILE=${pkgs.writeText "alertlab-demo-grafana-password" demo.grafanaAdminPassword}
-          fi
-          export LABCTL_FAULT_TOKEN_FILE="''${LABCTL_FAULT_TOKEN_FILE:-${pkgs.writeText "alertlab-demo-fault-token" demo.faultToken}}"
-          exec ${lib.getExe binaryPackages.labctl} "$@"
-        '';
+      # `nix run .#labctl`: labctl aimed at the `nix run` VM (nixos-modules/demo-vm-labctl.nix).
+      labctlApp = import ./nixos-modules/demo-vm-labctl.nix {
+        inherit pkgs;
+        labctl = binaryPackages.labctl;
       };
     in {
       packages =
@@ -198,9 +188,13 @@
           };
 
           # The workspace tests; the DB-backed ones start their own PostgreSQL from
-          # `initdb`/`pg_ctl` on PATH, and the stack test runs a real Prometheus with the
-          # scrape configuration evaluated by nix-instantiate. xtask's tests walk the whole
-          # repository (the checks below cover them under Nix); the Grafana lint has its own.
+          # `initdb`/`pg_ctl` on PATH, the stack test runs a real Prometheus with the scrape
+          # configuration evaluated by nix-instantiate, and labctl's store-secrets audit walks
+          # a throwaway Nix store of its own. xtask's tests read files outside `src` (the VM
+          # tests, the modules, the README) and need Python's pyflakes and mypy and
+          # shellcheck: .ci/run runs them; under Nix the nix-fmt and deadnix checks below
+          # repeat their formatting and dead-code checks and the NixOS test driver lints
+          # and type-checks the VM test scripts. The Grafana lint has a check of its own.
           nextest = craneLib.cargoNextest (commonArgs
             // {
               inherit cargoArtifacts;
@@ -289,16 +283,11 @@
 
     outputs = forAllSystems perSystem;
 
-    # The flake's packages as the modules' package defaults (the plain modules in
+    # The modules with the flake's packages as their package defaults (the plain modules in
     # nixos-modules/ take them from `pkgs`, where nixos-26.05 has neither).
-    packageDefault = option: package: {
-      lib,
-      pkgs,
-      ...
-    }:
-      lib.setAttrByPath option (lib.mkDefault self.packages.${pkgs.stdenv.hostPlatform.system}.${package});
-    shopPackage = packageDefault ["services" "alertlab" "shop" "package"] "alertlab";
-    promtailPackage = packageDefault ["services" "alertlab" "observability" "promtail" "package"] "promtail";
+    modules = import ./nixos-modules/flake-modules.nix {
+      packagesFor = pkgs: self.packages.${pkgs.stdenv.hostPlatform.system};
+    };
   in {
     packages = lib.mapAttrs (_: out: out.packages) outputs;
     checks = lib.mapAttrs (_: out: out.checks) outputs;
@@ -307,16 +296,7 @@
     formatter = lib.mapAttrs (_: out: out.formatter) outputs;
 
     nixosModules = {
-      shop = {
-        imports = [./nixos-modules/shop.nix shopPackage];
-      };
-      observability = {
-        imports = [./nixos-modules/observability.nix promtailPackage];
-      };
-      # Both, and the lab profile (`services.alertlab.lab.enable`).
-      default = {
-        imports = [./nixos-modules/default.nix shopPackage promtailPackage];
-      };
+      inherit (modules) shop observability default;
     };
 
     nixosConfigurations.example = nixpkgs.lib.nixosSystem {

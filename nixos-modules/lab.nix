@@ -10,12 +10,16 @@
   data = import ./lib;
   cfg = config.services.alertlab.lab;
   secretsDir = "/var/lib/alertlab-secrets";
-  secrets = ["grafana-admin-password" "grafana-secret-key" "grafana-ro-password" "fault-token"];
+  secrets =
+    ["grafana-admin-password" "grafana-secret-key" "grafana-ro-password" "fault-token"]
+    ++ lib.optional cfg.scenarioControl.enable "scenario-token";
   secret = name: "${secretsDir}/${name}";
   generated = lib.mkIf cfg.generateSecrets;
-  consumers = ["grafana.service" "alertlab-grafana-ro.service" "shop-api.service" "shop-frontend.service" "shop-payment.service" "shop-inventory.service"];
+  consumers =
+    ["grafana.service" "alertlab-grafana-ro.service" "shop-api.service" "shop-frontend.service" "shop-payment.service" "shop-inventory.service"]
+    ++ lib.optional cfg.scenarioControl.enable "alertlab-scenarios.service";
 in {
-  imports = [./shop.nix ./observability.nix];
+  imports = [./shop.nix ./observability.nix ./scenario-control.nix];
 
   options.services.alertlab.lab = {
     enable = lib.mkEnableOption "the whole alertlab lab on this host: shop with fault injection and traffic, webhook sink, observability stack";
@@ -41,6 +45,8 @@ in {
       traffic.enable = lib.mkDefault true;
       webhookSink.enable = lib.mkDefault true;
     };
+
+    services.alertlab.lab.scenarioControl.tokenFile = generated (lib.mkDefault (secret "scenario-token"));
 
     services.alertlab.observability = {
       enable = true;

@@ -353,6 +353,9 @@ in {
             admin_password = credential "admin-password";
             secret_key = credential "secret-key";
           };
+          # The alerting cluster's gossip (used only with HA peers) on loopback, not Grafana's
+          # default 0.0.0.0:9094: nothing of the lab listens off loopback unless it must.
+          unified_alerting.ha_listen_address = loopback 9094;
           smtp = {
             enabled = true;
             host = loopback data.ports.mailpitSmtp;

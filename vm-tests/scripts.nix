@@ -11,7 +11,6 @@ let
   datasources = (builtins.fromJSON (builtins.readFile ../grafana/datasources.json)).datasources;
 
   allRules = builtins.concatMap (group: group.rules) rules.groups;
-  ruleUids = map (rule: rule.uid) allRules;
   datasourceUids = map (datasource: datasource.uid) datasources;
 
   # The data source a rule queries: the first query that is not a server-side expression.
@@ -42,16 +41,7 @@ let
   # Fixed test secrets of two-hosts.nix (nodes/test-secrets.nix).
   testSecretsDir = "/etc/alertlab-test";
 
-  servicePorts = builtins.listToAttrs (map (service: {
-      inherit (service) name;
-      value = service.port;
-    })
-    shop.services);
-  logFiles = builtins.listToAttrs (map (service: {
-      inherit (service) name;
-      value = "/var/log/alertlab/${service.logFile}";
-    })
-    shop.services);
+  servicePorts = map (service: service.port) shop.services;
   shopUnits = map (service: "${service.binary}.service") shop.services;
 
   # Units and ports of the whole lab on one host.
@@ -60,7 +50,7 @@ let
     ++ shopUnits
     ++ ["alertlab-traffic.service" "alertlab-sink.service" "loki.service" "alertlab-promtail.service" "prometheus.service" "grafana.service" "mailpit-alertlab.service"];
   labPorts =
-    builtins.attrValues servicePorts
+    servicePorts
     ++ (with shop.ports; [grafana prometheus loki promtail webhookSink mailpitHttp mailpitSmtp]);
 
   # A Python assignment; toJSON of strings, integers, lists and attribute sets is a Python
@@ -73,53 +63,67 @@ let
     + "\n"
     + builtins.readFile file;
 
+  # Command-line words, each quoted for the shell (the scripts put them in single commands),
+  # and a flag repeated for each of `values`.
+  quote = word: "'${word}'";
+  words = list: builtins.concatStringsSep " " (map quote list);
+  flags = flag: values: builtins.concatStringsSep " " (map (value: "${flag} ${quote value}") values);
+
   toUpper = builtins.replaceStrings ["a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z"] ["A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z"];
 
   grafanaUrl = "http://127.0.0.1:${toString shop.ports.grafana}";
   lokiUrl = "http://127.0.0.1:${toString shop.ports.loki}";
-  prometheusUrl = "http://127.0.0.1:${toString shop.ports.prometheus}";
+
+  # The services' fault APIs at `host`, as `labctl audit fault-api` takes them.
+  faultApis = host: flags "--service" (map (service: "${service.name}=http://${host}:${toString service.port}") shop.services);
+
+  # The levels vm-hardening accepts (vm-tests/exposure.json, checked by xtask nixos-eval).
+  exposure = (builtins.fromJSON (builtins.readFile ./exposure.json)).units;
 in {
   alerts = script ./alerts.py [
     (assign "UNITS" "list[str]" labUnits)
     (assign "PORTS" "list[int]" labPorts)
     (assign "GRAFANA" "str" grafanaUrl)
     (assign "LOKI" "str" lokiUrl)
-    (assign "GRAFANA_PASSWORD_FILE" "str" "${secretsDir}/grafana-admin-password")
-    (assign "DATASOURCE_UIDS" "list[str]" datasourceUids)
-    (assign "RULE_UIDS" "list[str]" ruleUids)
-    (assign "LOG_FILES" "dict[str, str]" logFiles)
-    (assign "STOP_UNITS" "list[str]" (["alertlab-traffic.service"] ++ shopUnits))
+    # labctl as root in the VM with the lab's secrets (verify runs the scenarios there).
+    (assign "LABCTL" "str" "labctl --grafana-password-file ${quote "${secretsDir}/grafana-admin-password"} --fault-token-file ${quote "${secretsDir}/fault-token"} --loki-url ${quote lokiUrl}")
+    (assign "LOG_FILES" "str" (flags "--service" (map (service: "${service.name}=/var/log/alertlab/${service.logFile}") shop.services)))
+    (assign "STOP_UNITS" "str" (words (["alertlab-traffic.service"] ++ shopUnits)))
   ];
 
   # ownAddress: the VM's own address on the test network (not loopback).
   hardening = {ownAddress}:
     script ./hardening.py [
       (assign "UNITS" "list[str]" labUnits)
-      (assign "HARDENED_UNITS" "list[str]" (shopUnits ++ ["alertlab-migrate.service" "alertlab-traffic.service" "alertlab-sink.service"]))
+      (assign "SERVICE_PORTS" "list[int]" servicePorts)
+      (assign "EXPOSURE" "str" (words (map (unit: "${unit}=${builtins.toJSON exposure.${unit}.max}") (builtins.attrNames exposure))))
+      (assign "READ_ONLY_ROLE" "str" "--database-url ${quote "postgres://${readOnlyRole}@127.0.0.1:${toString shop.ports.postgresql}/${database}"} --database-password-file ${quote "${secretsDir}/grafana-ro-password"}")
       (assign "SECRETS_DIR" "str" secretsDir)
       (assign "SECRET_NAMES" "list[str]" secretNames)
-      (assign "READ_ONLY_ROLE" "str" readOnlyRole)
-      (assign "DATABASE" "str" database)
-      (assign "SERVICE_PORTS" "dict[str, int]" servicePorts)
-      (assign "OWN_ADDRESS" "str" ownAddress)
+      # Where a secret would be if one leaked: Grafana's config.ini and provisioning, the
+      # read-only role's SQL.
+      (assign "STORE_CONTROLS" "str" (flags "--control" [readOnlyRole "/run/credentials/grafana.service/admin-password"]))
+      (assign "FAULT_APIS" "str" (faultApis ownAddress))
+      # The services listen on every address in this node (nodes/hardening.nix); dhcpcd may
+      # listen for leases on the test network.
+      (assign "LISTENER_ALLOWS" "str" (flags "--allow" (map (port: "0.0.0.0:${toString port}/tcp") servicePorts ++ ["0.0.0.0:68/udp" "[::]:546/udp"])))
     ];
 
   two-hosts = script ./two-hosts.py [
     (assign "SHOP_UNITS" "list[str]" (["postgresql.target" "alertlab-migrate.service" "alertlab-grafana-ro.service"] ++ shopUnits ++ ["alertlab-traffic.service" "alertlab-promtail.service"]))
     (assign "MONITOR_UNITS" "list[str]" ["prometheus.service" "loki.service" "grafana.service" "alertlab-sink.service" "mailpit-alertlab.service"])
-    (assign "SERVICE_PORTS" "dict[str, int]" servicePorts)
     (assign "GRAFANA" "str" grafanaUrl)
     (assign "LOKI" "str" lokiUrl)
-    (assign "PROMETHEUS" "str" prometheusUrl)
-    (assign "GRAFANA_PASSWORD_FILE" "str" "${testSecretsDir}/grafana-admin-password")
-    (assign "DATASOURCE_UIDS" "list[str]" datasourceUids)
-    (assign "SCENARIO" "str" outageScenario)
-    (assign "FIRING_PER_DATASOURCE" "dict[str, str]" firingPerDatasource)
     # labctl on the monitor drives the shop over the network, so the fault API needs the token.
     (assign "LABCTL_REMOTE" "str" (builtins.concatStringsSep " " (map (service: "LABCTL_${toUpper service.name}_URL=http://shop:${toString service.port}") shop.services
       ++ [
         "LABCTL_FAULT_TOKEN_FILE=${testSecretsDir}/fault-token"
         "LABCTL_GRAFANA_PASSWORD_FILE=${testSecretsDir}/grafana-admin-password"
+        "labctl --loki-url ${lokiUrl}"
       ])))
+    (assign "SERVICES" "str" (flags "--service" (map (service: service.name) shop.services)))
+    (assign "FAULT_APIS" "str" (faultApis "shop"))
+    (assign "SCENARIO" "str" outageScenario)
+    (assign "FIRING_RULES" "str" (words (builtins.attrValues firingPerDatasource)))
   ];
 }

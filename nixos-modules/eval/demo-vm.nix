@@ -1,7 +1,7 @@
-# nixos-eval case (host mode, with virtualisation.vmVariant): the VM of `nix run`.
+# nixos-eval case (host mode, with virtualisation.vmVariant): the VM of `nix run` (flake.nix's demoVm).
 {
   imports = [
-    ../default.nix
+    (import ./flake.nix).default
     ../demo-vm.nix
   ];
 }

@@ -1,7 +1,7 @@
-# nixos-eval case: nixosConfigurations.example (the flake adds nixosModules.default).
+# nixos-eval case: nixosConfigurations.example (nixosModules.default and example.nix).
 {
   imports = [
-    ../default.nix
+    (import ./flake.nix).default
     ../example.nix
   ];
 }

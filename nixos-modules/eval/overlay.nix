@@ -1,5 +1,6 @@
-# Stand-ins for the flake's own packages, for ../shared/tools/nixos-eval (`--overlay`),
-# which evaluates the modules without nixpkgs: derivations that evaluate but never build.
+# Stand-ins for the flake's own packages, for the nixos-eval harness beside the repository
+# (`shared/tools/nixos-eval`, its `--overlay`), which evaluates the modules without nixpkgs:
+# derivations that evaluate but never build.
 final: _prev: {
   alertlab = final.nixosEval.mkPkg "alertlab" {
     version = "0.1.0";

@@ -1,7 +1,7 @@
-# nixos-eval case (--mode vm): the node of vm-tests/alerts.nix (the flake adds nixosModules.default).
+# nixos-eval case (--mode vm): the node of vm-tests/alerts.nix, with nixosModules.default as the flake gives it.
 {
   imports = [
-    ../default.nix
+    (import ./flake.nix).default
     ../../vm-tests/nodes/lab.nix
   ];
 }

@@ -1,7 +1,7 @@
-# nixos-eval case (--mode vm): the node of vm-tests/hardening.nix.
+# nixos-eval case (--mode vm): the node of vm-tests/hardening.nix, with nixosModules.default.
 {
   imports = [
-    ../default.nix
+    (import ./flake.nix).default
     ../../vm-tests/nodes/hardening.nix
   ];
 }

@@ -1,7 +1,7 @@
-# nixos-eval case (--mode vm): node `monitor` of vm-tests/two-hosts.nix.
+# nixos-eval case (--mode vm): node `monitor` of vm-tests/two-hosts.nix, with nixosModules.default.
 {
   imports = [
-    ../default.nix
+    (import ./flake.nix).default
     ../../vm-tests/nodes/monitor.nix
   ];
 }

@@ -1,6 +1,7 @@
 # The whole lab on one test VM (vm-tests/alerts.nix, hardening.nix): the lab profile with its
 # secrets generated at boot, in the fast timing profile. Imported with the flake's
-# nixosModules.default (nixos-modules/eval/vm-lab.nix evaluates it with nixos-eval).
+# nixosModules.default (nixos-modules/eval/vm-alerts.nix and vm-hardening.nix evaluate it
+# with nixos-eval).
 {
   config,
   pkgs,

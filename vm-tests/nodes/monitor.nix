@@ -16,8 +16,6 @@ in {
       shopHost = "shop";
       # Promtail on `shop` pushes here.
       loki.listenAddress = "0.0.0.0";
-      # The shop's log files are on `shop`; so is its Promtail.
-      promtail.enable = false;
       grafana = {
         adminPasswordFile = "${secrets}/grafana-admin-password";
         secretKeyFile = "${secrets}/grafana-secret-key";

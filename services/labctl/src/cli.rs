@@ -139,6 +139,16 @@ pub struct Targets {
     #[arg(long, env = "LABCTL_FAULT_TOKEN_FILE", global = true)]
     pub fault_token_file: Option<PathBuf>,
 
+    /// Control URL of a `labctl scenario serve` (e.g. the `nix run` VM's): when given,
+    /// `scenario start`, `stop` and `stop-all` run the scenarios there instead of from here.
+    #[arg(long, env = "LABCTL_SCENARIO_URL", global = true)]
+    pub scenario_url: Option<String>,
+
+    /// File holding the bearer token of `labctl scenario serve` (for --scenario-url, and the
+    /// token `scenario serve` requires).
+    #[arg(long, env = "LABCTL_SCENARIO_TOKEN_FILE", global = true)]
+    pub scenario_token_file: Option<PathBuf>,
+
     /// Seconds one HTTP request to a target may take.
     #[arg(long, env = "LABCTL_TIMEOUT", default_value_t = 10, global = true)]
     pub timeout: u64,
@@ -161,6 +171,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// The webhook sink: records Grafana's notifications and lists them over HTTP.
     Sink(SinkArgs),
+    /// The lab's security and delivery checks, one per subcommand (what the VM tests run).
+    Audit(crate::audit::args::AuditArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -173,6 +185,11 @@ pub struct TrafficArgs {
     /// disables it.
     #[arg(long, env = "LABCTL_TRAFFIC_CONTROL", default_value = "127.0.0.1:9097")]
     pub control_listen: String,
+
+    /// A host name the control endpoint accepts in `Host` besides localhost and loopback
+    /// addresses (repeatable); requests naming any other host are refused (DNS rebinding).
+    #[arg(long = "control-allowed-host", value_name = "NAME")]
+    pub control_allowed_hosts: Vec<String>,
 
     /// Stop after this long (e.g. 10m) instead of running until a signal.
     #[arg(long = "for", value_name = "DURATION")]
@@ -215,6 +232,18 @@ pub enum ScenarioAction {
     },
     /// Stop and revert every scenario.
     StopAll,
+    /// Serve start and stop of the scenarios over HTTP for `--scenario-url` clients, with
+    /// the token of --scenario-token-file; runs them here until SIGTERM or SIGINT, then
+    /// reverts what still runs.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "LABCTL_SCENARIO_LISTEN", default_value = "127.0.0.1:9098")]
+        listen: SocketAddr,
+        /// A host name accepted in `Host` besides localhost, loopback addresses and the
+        /// listen address (repeatable); requests naming any other host are refused.
+        #[arg(long = "allowed-host", value_name = "NAME")]
+        allowed_hosts: Vec<String>,
+    },
 }
 
 /// How scenarios act on the lab.

@@ -481,6 +481,38 @@ impl Grafana {
         .await
     }
 
+    /// `GET /api/datasources/uid/{uid}/health`: `Ok(message)` when Grafana reaches the data
+    /// source, `Err(message)` when it answers that it cannot (an unreachable Grafana or
+    /// refused credentials are the outer error).
+    pub async fn datasource_health(&self, uid: &str) -> anyhow::Result<Result<String, String>> {
+        let path = format!("/api/datasources/uid/{uid}/health");
+        let request = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .basic_auth(&self.user, Some(&self.password));
+        let response = http::send("Grafana", &self.base, request).await?;
+        let status = response.status();
+        if matches!(status.as_u16(), 401 | 403) {
+            let body = response.text().await.unwrap_or_default();
+            return Err(http::status_error(
+                "Grafana", &self.base, &path, status, &body,
+            ));
+        }
+        let body: Value = http::json("Grafana", &self.base, &path, response).await?;
+        let message = body
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        Ok(
+            if status.is_success() && body.get("status").and_then(Value::as_str) == Some("OK") {
+                Ok(message)
+            } else {
+                Err(format!("HTTP {}: {message}", status.as_u16()))
+            },
+        )
+    }
+
     /// Writes an annotation (`POST /api/annotations`); returns its id.
     pub async fn annotate(&self, tags: &[String], text: &str) -> anyhow::Result<i64> {
         let body = annotation_body(tags, text, Utc::now());

@@ -5,12 +5,16 @@
 //! - [`check`]: every rule's queries and expressions evaluated on the data sources directly.
 //! - [`alerts`] and [`verify`]: the rules' state from Grafana, and the end-to-end contract.
 //! - [`sink`]: the webhook sink Grafana notifies.
+//! - [`audit`]: the checks the VM tests make (secrets, exposure, listeners, access, delivery).
+//! - [`guard`]: what labctl's control endpoints check before answering.
 
 pub mod alerts;
+pub mod audit;
 pub mod check;
 pub mod cli;
 pub mod durations;
 pub mod grafana;
+pub mod guard;
 pub mod http;
 pub mod rules;
 pub mod scenario;
@@ -34,5 +38,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Alerts(args) => alerts::command(targets, args).await,
         Command::Verify(args) => verify::command(targets, args).await,
         Command::Sink(args) => sink::command(args).await,
+        Command::Audit(args) => audit::command(targets, args).await,
     }
 }

@@ -9,7 +9,10 @@
 use std::net::IpAddr;
 
 use poem::{http::HeaderMap, Request};
-use shop_telemetry::host::normalise_host;
+use shop_telemetry::{
+    bearer::{constant_time_eq, presented_bearer},
+    host::normalise_host,
+};
 
 /// Who may use the admin API.
 #[derive(Debug, Clone, Default)]
@@ -86,13 +89,8 @@ impl FaultAccess {
         };
         refuse_browsers_and_proxies(req.headers()).map_err(Refusal::Forbidden)?;
         self.check_host(req).map_err(Refusal::Forbidden)?;
-        let presented = req
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        match presented {
-            Some(p) if constant_time_eq(p.trim().as_bytes(), token.as_bytes()) => Ok(()),
+        match presented_bearer(req) {
+            Some(p) if constant_time_eq(p.as_bytes(), token.as_bytes()) => Ok(()),
             _ => Err(Refusal::BadToken),
         }
     }
@@ -158,10 +156,6 @@ fn is_loopback_name(host: &str) -> bool {
 
 fn excerpt(text: &str) -> String {
     text.chars().take(64).collect()
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

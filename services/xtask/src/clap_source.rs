@@ -34,6 +34,8 @@ pub struct CommandModel {
     pub flags: Vec<Flag>,
     /// Names of the positional arguments, in order, and whether each is required.
     pub positionals: Vec<(String, bool)>,
+    /// The last positional takes any number of values (a `Vec`).
+    pub repeated_positional: bool,
     pub subcommands: BTreeMap<String, CommandModel>,
     /// Whether a subcommand must be given (a non-`Option` `#[command(subcommand)]` field).
     pub subcommand_required: bool,
@@ -136,6 +138,7 @@ fn fields_model(
             let inner = build(items, &base_type(&field.ty), stack)?;
             model.flags.extend(inner.flags);
             model.positionals.extend(inner.positionals);
+            model.repeated_positional |= inner.repeated_positional;
             model.env.extend(inner.env);
             if !inner.subcommands.is_empty() {
                 model.subcommands.extend(inner.subcommands);
@@ -180,10 +183,13 @@ fn fields_model(
                     global: key_value(&arg, "global").is_some_and(|v| v == "true"),
                 }),
                 None => {
-                    let required = !field.ty.trim_start().starts_with("Option<")
-                        && !field.ty.trim_start().starts_with("Vec<")
-                        && !arg.iter().any(|a| a.starts_with("default_value"));
+                    let repeated = field.ty.trim_start().starts_with("Vec<");
+                    let required = key_value(&arg, "required").is_some_and(|v| v == "true")
+                        || (!field.ty.trim_start().starts_with("Option<")
+                            && !repeated
+                            && !arg.iter().any(|a| a.starts_with("default_value")));
                     model.positionals.push((field.name.clone(), required));
+                    model.repeated_positional = repeated;
                 }
             }
         }
@@ -287,6 +293,9 @@ pub fn check_command(root: &CommandModel, words: &[String]) -> Result<()> {
             continue;
         }
         if positionals >= node.positionals.len() {
+            if node.repeated_positional && !node.positionals.is_empty() {
+                continue;
+            }
             bail!("`{}` takes no argument `{word}` here", path.join(" "));
         }
         positionals += 1;
@@ -634,6 +643,14 @@ mod tests {
                 #[command(subcommand)]
                 action: Action,
             },
+            Many(ManyArgs),
+        }
+        #[derive(Debug, Args)]
+        pub struct ManyArgs {
+            #[arg(value_name = "N", required = true)]
+            pub names: Vec<String>,
+            #[arg(long)]
+            pub x: bool,
         }
         #[derive(Debug, Args)]
         pub struct RunArgs {
@@ -659,7 +676,7 @@ mod tests {
         let model = cli_from_source(CLI, "Cli").unwrap();
         assert_eq!(
             model.subcommands.keys().collect::<Vec<_>>(),
-            ["group", "ls", "run"]
+            ["group", "ls", "many", "run"]
         );
         assert_eq!(
             model.subcommands["group"]
@@ -686,6 +703,7 @@ mod tests {
         check("ls").unwrap();
         check("group start NAME --detach --base-url u").unwrap();
         check("group stop-all").unwrap();
+        check("many a b --x c").unwrap();
     }
 
     #[test]
@@ -699,6 +717,7 @@ mod tests {
             ("group stop NAME", "no subcommand `stop`"),
             ("ls --detach", "no flag `--detach`"),
             ("run --for", "needs a value"),
+            ("many --x", "misses its argument NAMES"),
         ] {
             let got = check(words).unwrap_err().to_string();
             assert!(got.contains(error), "{words}: {got}");

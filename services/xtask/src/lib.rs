@@ -12,7 +12,9 @@ use std::{
 use anyhow::{bail, Context, Result};
 
 pub mod clap_source;
+pub mod eval_report;
 pub mod options_doc;
+pub mod path_refs;
 
 /// Directory names never searched for Nix files.
 const SKIPPED_DIRS: [&str; 2] = ["target", ".git"];
@@ -95,82 +97,122 @@ pub fn nix_fmt(files: &[PathBuf], check: bool) -> Result<Vec<PathBuf>> {
 }
 
 /// One nixos-eval evaluation: the files given to check.sh together, as a host
-/// configuration or (`vm`) as a NixOS test node (`--mode vm`).
+/// configuration or (`vm`) as a NixOS test node (`--mode vm`), and what its report must show.
 pub struct EvalCase {
     pub what: &'static str,
     pub vm: bool,
     pub files: &'static [&'static str],
+    pub expect: &'static [Expect],
 }
 
-const fn host(what: &'static str, files: &'static [&'static str]) -> EvalCase {
+pub use eval_report::Expect;
+
+const fn host(
+    what: &'static str,
+    files: &'static [&'static str],
+    expect: &'static [Expect],
+) -> EvalCase {
     EvalCase {
         what,
         vm: false,
         files,
+        expect,
     }
 }
 
-const fn vm(what: &'static str, files: &'static [&'static str]) -> EvalCase {
+const fn vm(
+    what: &'static str,
+    files: &'static [&'static str],
+    expect: &'static [Expect],
+) -> EvalCase {
     EvalCase {
         what,
         vm: true,
         files,
+        expect,
     }
 }
 
 /// The nixos-eval evaluations of the NixOS modules: each module alone (switched on), the
-/// lab profile, `nixosConfigurations.example`, the VM tests' nodes and the `nix run` VM.
-pub const NIXOS_EVAL_CASES: [EvalCase; 15] = [
-    host("shop module", &["nixos-modules/eval/shop.nix"]),
+/// lab profile, `nixosConfigurations.example`, the VM tests' nodes, the `nix run` VM and the
+/// flake's modules imported together. Promtail runs where the shop's logs are (and the stack
+/// is, unless enabled on its own); the scenario control endpoint only where it is enabled.
+pub const NIXOS_EVAL_CASES: [EvalCase; 16] = [
+    host("shop module", &["nixos-modules/eval/shop.nix"], &[]),
     host(
         "observability module",
         &["nixos-modules/eval/observability.nix"],
+        &[Expect::NoUnit("alertlab-promtail")],
     ),
     host(
         "lab profile (nixos-modules/default.nix)",
         &["nixos-modules/eval/lab.nix"],
+        &[
+            Expect::Unit("alertlab-promtail"),
+            Expect::NoUnit("alertlab-scenarios"),
+            Expect::LabctlUnit("alertlab-traffic"),
+            Expect::LabctlUnit("alertlab-sink"),
+        ],
     ),
-    host("example host", &["nixos-modules/eval/example.nix"]),
+    host("example host", &["nixos-modules/eval/example.nix"], &[]),
     host(
         "lab serving other hosts (allowed networks, FQDN, sink token file)",
         &["nixos-modules/eval/shop-remote.nix"],
+        &[],
     ),
-    host("shop module, off", &["nixos-modules/shop.nix"]),
+    host("shop module, off", &["nixos-modules/shop.nix"], &[]),
     host(
         "observability module, off",
         &["nixos-modules/observability.nix"],
+        &[Expect::NoUnit("alertlab-promtail")],
     ),
     vm(
         "VM test node: alerts.nix machine",
         &["nixos-modules/eval/vm-alerts.nix"],
+        &[Expect::Unit("alertlab-promtail")],
     ),
     vm(
         "VM test node: hardening.nix machine",
         &["nixos-modules/eval/vm-hardening.nix"],
+        &[Expect::Exposure],
     ),
     vm(
         "VM test node: two-hosts.nix shop",
         &["nixos-modules/eval/vm-two-hosts-shop.nix"],
+        &[Expect::Unit("alertlab-promtail")],
     ),
     vm(
         "VM test node: two-hosts.nix monitor",
         &["nixos-modules/eval/vm-two-hosts-monitor.nix"],
+        &[Expect::NoUnit("alertlab-promtail")],
     ),
     host(
         "nix run VM (demo host with its vmVariant)",
         &["nixos-modules/eval/demo-vm.nix"],
+        &[
+            Expect::Unit("alertlab-scenarios"),
+            Expect::LabctlUnit("alertlab-scenarios"),
+        ],
+    ),
+    host(
+        "the flake's nixosModules default, shop and observability imported together",
+        &["nixos-modules/eval/flake-modules.nix"],
+        &[],
     ),
     host(
         "shop and stack, Promtail shipping, rotation and retention set",
         &["nixos-modules/eval/logs-promtail.nix"],
+        &[Expect::Unit("alertlab-promtail"), Expect::NoUnit("alloy")],
     ),
     host(
         "shop and stack, Alloy shipping",
         &["nixos-modules/eval/logs-alloy.nix"],
+        &[Expect::Unit("alloy"), Expect::NoUnit("alertlab-promtail")],
     ),
     host(
         "shop host alone, Alloy pushing to another host's Loki",
         &["nixos-modules/eval/logs-alloy-shop-host.nix"],
+        &[Expect::Unit("alloy"), Expect::NoUnit("alertlab-promtail")],
     ),
 ];
 
@@ -181,9 +223,13 @@ pub fn nixos_eval_subset() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/tmp/nixpkgs-subset"))
 }
 
-/// `../shared/tools/nixos-eval/check.sh` beside the repository.
+/// The harness's `check.sh`: in `$NIXOS_EVAL_HARNESS`, else in `../shared/tools/nixos-eval`
+/// beside the repository (a git worktree elsewhere sets the variable).
 pub fn nixos_eval_check_sh() -> PathBuf {
-    repo_root().join("../shared/tools/nixos-eval/check.sh")
+    std::env::var_os("NIXOS_EVAL_HARNESS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/tools/nixos-eval"))
+        .join("check.sh")
 }
 
 #[cfg(test)]

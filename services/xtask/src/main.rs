@@ -111,11 +111,14 @@ fn run_nixos_eval(require: bool) -> ExitCode {
         };
     }
     let overlay = root.join("nixos-modules/eval/overlay.nix");
+    let scratch = std::env::temp_dir().join(format!("xtask-nixos-eval-{}", std::process::id()));
     let mut failed = Vec::new();
-    for xtask::EvalCase { what, vm, files } in xtask::NIXOS_EVAL_CASES {
+    for (index, case) in xtask::NIXOS_EVAL_CASES.iter().enumerate() {
+        let dump = scratch.join(format!("case-{index}"));
+        let _ = std::fs::remove_dir_all(&dump);
         let status = std::process::Command::new("bash")
             .arg(&check_sh)
-            .args(if vm {
+            .args(if case.vm {
                 ["--mode", "vm"]
             } else {
                 ["--mode", "host"]
@@ -125,20 +128,26 @@ fn run_nixos_eval(require: bool) -> ExitCode {
             .arg(&subset)
             .arg("--overlay")
             .arg(&overlay)
-            .args(files.iter().map(|file| root.join(file)))
+            .arg("--dump")
+            .arg(&dump)
+            .args(case.files.iter().map(|file| root.join(file)))
             .status();
-        match status {
-            Ok(status) if status.success() => println!("nixos-eval OK: {what}"),
-            Ok(status) => {
-                println!("nixos-eval FAILED ({status}): {what}");
-                failed.push(what);
+        let problems = match status {
+            Ok(status) if status.success() => report_problems(&root, case, &dump),
+            Ok(status) => vec![format!("check.sh failed ({status})")],
+            Err(error) => vec![format!("could not run check.sh: {error}")],
+        };
+        if problems.is_empty() {
+            println!("nixos-eval OK: {}", case.what);
+        } else {
+            println!("nixos-eval FAILED: {}", case.what);
+            for problem in &problems {
+                println!("  {problem}");
             }
-            Err(error) => {
-                println!("nixos-eval could not run check.sh for {what}: {error}");
-                failed.push(what);
-            }
+            failed.push(case.what);
         }
     }
+    let _ = std::fs::remove_dir_all(&scratch);
     let total = xtask::NIXOS_EVAL_CASES.len();
     println!(
         "nixos-eval: {} passed, {} failed",
@@ -149,6 +158,28 @@ fn run_nixos_eval(require: bool) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+/// What a passing case's report shows against its expectations.
+fn report_problems(
+    root: &std::path::Path,
+    case: &xtask::EvalCase,
+    dump: &std::path::Path,
+) -> Vec<String> {
+    if case.expect.is_empty() {
+        return Vec::new();
+    }
+    let report = std::fs::read_to_string(dump.join("report.json"))
+        .map_err(anyhow::Error::from)
+        .and_then(|text| Ok(serde_json::from_str(&text)?));
+    let scratch = dump.join("units");
+    match report.and_then(|report: serde_json::Value| {
+        std::fs::create_dir_all(&scratch)?;
+        xtask::eval_report::check(root, &report, case.expect, &scratch)
+    }) {
+        Ok(problems) => problems,
+        Err(error) => vec![format!("reading the report: {error:#}")],
     }
 }
 

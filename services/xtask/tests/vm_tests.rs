@@ -340,6 +340,225 @@ fn invocations(command: &str) -> Vec<(Vec<String>, Vec<String>)> {
     out
 }
 
+/// Finds, with Python's own parser, every shell command a script gives the driver: the
+/// arguments of `succeed`, `fail` (all), `execute`, `wait_until_succeeds`, `wait_until_fails`
+/// (the first) and `systemctl` (prefixed with `systemctl `), on any machine. Module-level
+/// string and integer constants (the parameters of scripts.nix) are substituted, other parts
+/// of an f-string (loop variables) become a plain word. A command that is not a literal is
+/// reported, and so is every shell control operator (`;`, `|`, `||`, `&&`, `&`, parentheses)
+/// and substitution (`$(`, backquotes, `<(`): the driver runs each command under
+/// `set -euo pipefail`, and a VM test command is a single call of a tested program.
+const FIND_SHELL_COMMANDS: &str = r#"
+import ast, json, shlex, sys
+tree = ast.parse(open(sys.argv[1]).read())
+consts = {}
+def text(node, placeholder):
+    if isinstance(node, ast.Constant) and isinstance(node.value, (str, int)) and not isinstance(node.value, bool):
+        return str(node.value)
+    if isinstance(node, ast.JoinedStr):
+        out = ""
+        for part in node.values:
+            if isinstance(part, ast.Constant):
+                out += str(part.value)
+            elif isinstance(part, ast.FormattedValue) and isinstance(part.value, ast.Name) and part.value.id in consts:
+                out += consts[part.value.id]
+            elif placeholder:
+                out += "PLACEHOLDER"
+            else:
+                return None
+        return out
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = text(node.left, placeholder), text(node.right, placeholder)
+        if left is not None and right is not None:
+            return left + right
+    return None
+for node in tree.body:
+    target, value = None, None
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        target, value = node.target.id, node.value
+    elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        target, value = node.targets[0].id, node.value
+    if target and value is not None:
+        t = text(value, False)
+        if t is not None:
+            consts[target] = t
+ALL = {"succeed", "fail"}
+FIRST = {"execute", "wait_until_succeeds", "wait_until_fails", "systemctl"}
+OPERATORS = {";", "|", "||", "&&", "&", "(", ")", ";;", "|&"}
+found = []
+for node in ast.walk(tree):
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+        continue
+    method = node.func.attr
+    if method in ALL:
+        args = list(node.args)
+    elif method in FIRST:
+        args = node.args[:1] or [k.value for k in node.keywords if k.arg in ("command", "q")]
+    else:
+        continue
+    for arg in args:
+        command = text(arg, True)
+        problems = []
+        if command is None:
+            problems.append("not a literal command (build it from scripts.nix parameters in an f-string)")
+        else:
+            if method == "systemctl":
+                command = "systemctl " + command
+            if "$(" in command or "`" in command or "<(" in command:
+                problems.append("a command or process substitution")
+            try:
+                lexer = shlex.shlex(command, posix=True, punctuation_chars=";&|()<>")
+                lexer.whitespace_split = True
+                tokens = list(lexer)
+            except ValueError as e:
+                tokens = []
+                problems.append(f"unreadable: {e}")
+            ops = sorted({t for t in tokens if t in OPERATORS})
+            if ops:
+                problems.append("shell control operators " + " ".join(ops) + ": one command per call")
+        found.append({"line": node.lineno, "method": method, "command": command, "problems": problems})
+print(json.dumps(found))
+"#;
+
+/// The shell commands of a script with what is wrong with each (empty when fine), bash's
+/// syntax check included.
+fn shell_command_problems(script: &str, dir: &Path, file: &str) -> Vec<(String, Vec<String>)> {
+    let path = dir.join(file);
+    fs::write(&path, script).unwrap();
+    let out = Command::new("python3")
+        .args(["-c", FIND_SHELL_COMMANDS, path.to_str().unwrap()])
+        .output()
+        .unwrap_or_else(|e| panic!("python3 is needed by this check ({e}); install Python 3"));
+    assert!(
+        out.status.success(),
+        "reading the script's commands failed:\n{}",
+        stderr(&out)
+    );
+    let found: Value = serde_json::from_slice(&out.stdout).unwrap();
+    found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let line = c["line"].as_u64().unwrap();
+            let method = c["method"].as_str().unwrap();
+            let mut problems: Vec<String> = c["problems"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap().to_owned())
+                .collect();
+            let command = c["command"]
+                .as_str()
+                .unwrap_or("<not a literal>")
+                .to_owned();
+            if c["command"].is_string() {
+                // As the driver runs it.
+                let bash = Command::new("bash")
+                    .args(["-n", "-c", &format!("set -euo pipefail; {command}")])
+                    .output()
+                    .expect("bash runs");
+                if !bash.status.success() {
+                    problems.push(format!("bash -n: {}", stderr(&bash).trim()));
+                }
+            }
+            (format!("line {line}: {method}(\"{command}\")"), problems)
+        })
+        .collect()
+}
+
+#[test]
+fn vm_test_commands_are_single_calls_valid_under_the_drivers_shell() {
+    let dir = scratch_dir("vm-shell");
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (name, expr) in VM_TESTS {
+        let commands = shell_command_problems(
+            &test_script(expr),
+            &dir,
+            &format!("{}.py", name.replace('-', "_")),
+        );
+        assert!(
+            !commands.is_empty(),
+            "{name}: no command found: the finder misses them"
+        );
+        for (command, problems) in commands {
+            checked += 1;
+            for problem in problems {
+                failures.push(format!("{name}: {command}: {problem}"));
+            }
+        }
+    }
+    let _ = fs::remove_dir_all(&dir);
+    eprintln!("{checked} commands checked");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_command_check_refuses_what_breaks_under_set_euo_pipefail() {
+    // Guards the check above, with the commands that made vm-hardening fail on every
+    // builder (xargs exits 123 when a grep finds nothing; set -e stops before `; true`).
+    let dir = scratch_dir("vm-shell-guards");
+    let script = r#"CONST: str = "--flag 'value'"
+for unit in ["a"]:
+    machine.succeed(f"labctl audit x {CONST} {unit} 2>&1 > /tmp/out")
+machine.execute("xargs -r -a /tmp/small-paths grep -rlsF -f /tmp/p -- ; true")
+machine.wait_until_succeeds("curl -sf http://x/ready | grep -q ready", timeout=30)
+machine.succeed("a && b", "c || true")
+machine.fail(f"echo $(cat {unit})")
+command = "ls"
+machine.succeed(command)
+machine.succeed("if then")
+machine.systemctl("stop x.service")
+"#;
+    let found = shell_command_problems(script, &dir, "guards.py");
+    let _ = fs::remove_dir_all(&dir);
+    let problems = |line: &str| -> Vec<String> {
+        found
+            .iter()
+            .filter(|(c, _)| c.starts_with(line))
+            .flat_map(|(_, p)| p.clone())
+            .collect()
+    };
+    assert!(problems("line 3:").is_empty(), "{found:?}");
+    assert!(
+        problems("line 4:")
+            .iter()
+            .any(|p| p.contains("control operators ;")),
+        "{found:?}"
+    );
+    assert!(
+        problems("line 5:")
+            .iter()
+            .any(|p| p.contains("control operators |")),
+        "{found:?}"
+    );
+    let line6 = problems("line 6:");
+    assert!(
+        line6.iter().any(|p| p.contains("&&")) && line6.iter().any(|p| p.contains("||")),
+        "{found:?}"
+    );
+    assert!(
+        problems("line 7:")
+            .iter()
+            .any(|p| p.contains("substitution")),
+        "{found:?}"
+    );
+    assert!(
+        problems("line 9:")
+            .iter()
+            .any(|p| p.contains("not a literal")),
+        "{found:?}"
+    );
+    assert!(
+        problems("line 10:")
+            .iter()
+            .any(|p| p.starts_with("bash -n")),
+        "{found:?}"
+    );
+    assert!(problems("line 11:").is_empty(), "{found:?}");
+}
+
 #[test]
 fn labctl_commands_of_the_vm_test_scripts_exist() {
     let labctl_src = repo_root().join("services/labctl/src");
@@ -397,7 +616,8 @@ fn labctl_commands_of_the_vm_test_scripts_exist() {
     for (test, expected) in [
         ("alerts", " verify "),
         ("two-hosts", " scenario start "),
-        ("two-hosts", " alerts "),
+        ("two-hosts", " audit firing "),
+        ("hardening", " audit store-secrets "),
     ] {
         assert!(
             checked

@@ -15,9 +15,13 @@
 //!
 //! A running scenario is a process (`labctl scenario start`, in the foreground or detached)
 //! that holds a state file under `--state-dir`; `labctl scenario stop` signals it (SIGTERM) so
-//! it reverts, or reverts directly when no process runs it.
+//! it reverts, or reverts directly when no process runs it. `labctl scenario serve` runs them
+//! for clients over HTTP ([`serve`]); with `--scenario-url` start and stop go there
+//! ([`remote`]).
 
 pub mod faults;
+pub mod remote;
+pub mod serve;
 pub mod state;
 
 use std::{
@@ -451,6 +455,17 @@ pub async fn run<S: Future<Output = ()>>(
     duration: Duration,
     stop: S,
 ) -> anyhow::Result<String> {
+    let active = begin(env, scenario, duration).await?;
+    let reason = tokio::select! {
+        _ = tokio::time::sleep(duration) => "its duration ran out",
+        _ = stop => "it was stopped",
+    };
+    finish(env, active, reason).await
+}
+
+/// Puts `scenario` in force for `duration` and annotates its start; when it cannot start,
+/// undoes what was done and says why.
+pub async fn begin(env: &Env, scenario: Scenario, duration: Duration) -> anyhow::Result<Active> {
     let ends = Utc::now() + chrono::Duration::milliseconds(duration.as_millis() as i64);
     env.annotate(
         scenario,
@@ -484,10 +499,12 @@ pub async fn run<S: Future<Output = ()>>(
             durations::human(duration)
         ),
     );
-    let reason = tokio::select! {
-        _ = tokio::time::sleep(duration) => "its duration ran out",
-        _ = stop => "it was stopped",
-    };
+    Ok(active)
+}
+
+/// Reverts a scenario [`begin`] started, saying why it ends, and annotates its end.
+pub async fn finish(env: &Env, active: Active, reason: &str) -> anyhow::Result<String> {
+    let scenario = active.scenario;
     let result = revert(env, active).await;
     let outcome = match &result {
         Ok(what) => format!("reverted: {what}"),
@@ -679,21 +696,58 @@ async fn login_flood(
 
 pub async fn command(targets: &Targets, args: &ScenarioArgs) -> anyhow::Result<ExitCode> {
     let state = StateDir::new(args.options.state_dir.as_deref());
+    if let ScenarioAction::Serve {
+        listen,
+        allowed_hosts,
+    } = &args.action
+    {
+        let env = Env::new(targets, &args.options)?;
+        return serve::command(
+            env,
+            state,
+            *listen,
+            allowed_hosts,
+            targets.scenario_token_file.as_deref(),
+        )
+        .await;
+    }
+    if let Some(remote) = remote::RemoteScenarios::from_targets(targets)? {
+        return match &args.action {
+            ScenarioAction::Start {
+                name,
+                duration,
+                detach,
+            } => {
+                let scenario = Scenario::parse(name)?;
+                let duration = start_duration(duration)?;
+                remote.start_command(scenario, duration, *detach).await
+            }
+            ScenarioAction::Stop { name } => {
+                let scenario = Scenario::parse(name)?;
+                let what = remote.stop(scenario).await?;
+                println!("{}: {what}", scenario.name());
+                Ok(ExitCode::SUCCESS)
+            }
+            ScenarioAction::StopAll => remote.stop_all().await,
+            ScenarioAction::List | ScenarioAction::Serve { .. } => {
+                list(&args.options);
+                Ok(ExitCode::SUCCESS)
+            }
+        };
+    }
     match &args.action {
         ScenarioAction::List => {
             list(&args.options);
             Ok(ExitCode::SUCCESS)
         }
+        ScenarioAction::Serve { .. } => unreachable!("served above"),
         ScenarioAction::Start {
             name,
             duration,
             detach,
         } => {
             let scenario = Scenario::parse(name)?;
-            let duration = durations::parse_positive("--for", duration)?;
-            if duration > Duration::from_secs(86_400) {
-                return Err(anyhow!("--for must be at most 24h"));
-            }
+            let duration = start_duration(duration)?;
             if let Some(running) = state.running(scenario)? {
                 return Err(anyhow!(
                     "scenario {} is already running (pid {}); stop it first with `labctl scenario stop {}`",
@@ -742,6 +796,15 @@ pub async fn command(targets: &Targets, args: &ScenarioArgs) -> anyhow::Result<E
             }
         }
     }
+}
+
+/// `--for` of `scenario start`: at least 1 s, at most 24 h.
+fn start_duration(text: &str) -> anyhow::Result<Duration> {
+    let duration = durations::parse_positive("--for", text)?;
+    if duration > Duration::from_secs(86_400) {
+        return Err(anyhow!("--for must be at most 24h"));
+    }
+    Ok(duration)
 }
 
 /// Stops a scenario: signals the process running it, or reverts directly.

@@ -1,12 +1,13 @@
 //! The traffic generator's control endpoint: `GET /status`, `POST /pause {"seconds": N}`,
-//! `POST /resume`, `GET /healthz`.
+//! `POST /resume`, `GET /healthz`. It answers only requests that name this machine in `Host`
+//! and come from no web page, with small bodies and few connections ([`crate::guard`]): a
+//! page in the lab user's browser cannot pause the traffic, even through DNS rebinding.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use poem::{
     get, handler,
     http::StatusCode,
-    listener::{Listener, TcpListener},
     post,
     web::{Data, Json},
     EndpointExt, IntoResponse, Response, Route, Server,
@@ -16,8 +17,10 @@ use serde_json::json;
 use tokio::{sync::watch, task::JoinHandle};
 
 use super::Shared;
+use crate::guard::{Guard, LimitedAcceptor, Policy, IDLE_TIMEOUT, MAX_CONNECTIONS};
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Pause {
     seconds: u64,
 }
@@ -37,12 +40,15 @@ fn healthz() -> Json<serde_json::Value> {
 }
 
 #[handler]
-fn pause(shared: Data<&Arc<Shared>>, body: poem::Result<Json<Pause>>) -> Response {
-    let Ok(Json(body)) = body else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "expected a JSON body {\"seconds\": N} with N between 1 and 86400",
-        );
+async fn pause(shared: Data<&Arc<Shared>>, body: poem::Body) -> Response {
+    let expected = "expected a JSON object {\"seconds\": N} with N between 1 and 86400";
+    // An object only: serde would also read `[N]` as the struct.
+    let parsed = match body.into_vec().await.map(|b| serde_json::from_slice(&b)) {
+        Ok(Ok(value @ serde_json::Value::Object(_))) => serde_json::from_value::<Pause>(value).ok(),
+        _ => None,
+    };
+    let Some(body) = parsed else {
+        return error(StatusCode::BAD_REQUEST, expected);
     };
     if !(1..=86_400).contains(&body.seconds) {
         return error(
@@ -60,14 +66,15 @@ fn resume(shared: Data<&Arc<Shared>>) -> Json<serde_json::Value> {
     Json(json!({"state": "running", "was_paused": was_paused}))
 }
 
-/// Binds `addr` (failing at once if it cannot) and serves until `stop` turns true.
+/// Binds `addr` (failing at once if it cannot) and serves until `stop` turns true;
+/// `allowed_hosts` are accepted in `Host` besides loopback names.
 pub async fn serve(
     addr: SocketAddr,
+    allowed_hosts: &[String],
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<JoinHandle<()>> {
-    let acceptor = TcpListener::bind(addr)
-        .into_acceptor()
+    let acceptor = LimitedAcceptor::bind(addr, MAX_CONNECTIONS)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen: {e}"))?;
     let app = Route::new()
@@ -75,9 +82,11 @@ pub async fn serve(
         .at("/healthz", get(healthz))
         .at("/pause", post(pause))
         .at("/resume", post(resume))
-        .data(shared);
+        .data(shared)
+        .with(Guard(Policy::new(addr, allowed_hosts, None)));
     Ok(tokio::spawn(async move {
         let _ = Server::new_with_acceptor(acceptor)
+            .idle_timeout(IDLE_TIMEOUT)
             .run_with_graceful_shutdown(
                 app,
                 async move {

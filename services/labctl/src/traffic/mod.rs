@@ -688,9 +688,14 @@ pub async fn command(targets: &Targets, args: &TrafficArgs) -> anyhow::Result<Ex
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let control_task = match control {
         Some(addr) => Some(
-            control::serve(addr, shared.clone(), stop_rx.clone())
-                .await
-                .with_context(|| format!("--control-listen {addr}"))?,
+            control::serve(
+                addr,
+                &args.control_allowed_hosts,
+                shared.clone(),
+                stop_rx.clone(),
+            )
+            .await
+            .with_context(|| format!("--control-listen {addr}"))?,
         ),
         None => None,
     };

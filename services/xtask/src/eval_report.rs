@@ -1,0 +1,313 @@
+//! What an nixos-eval case must produce, checked on the harness's report (`check.sh --dump
+//! DIR` writes DIR/report.json, with the evaluated `systemd.services`): units that must or
+//! must not exist, and the exposure of the hardened units, measured by systemd's offline
+//! analysis of the unit files the modules write (`systemd-analyze security --offline=true`)
+//! against the levels stated in vm-tests/exposure.json.
+
+use std::{collections::BTreeMap, fs, path::Path, process::Command};
+
+use anyhow::{anyhow, Context, Result};
+use serde_json::{Map, Value};
+
+/// One expectation of a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// The configuration defines this systemd service (name without `.service`).
+    Unit(&'static str),
+    /// It does not.
+    NoUnit(&'static str),
+    /// The units of vm-tests/exposure.json measure the levels it states.
+    Exposure,
+    /// This service runs labctl with a command line labctl's clap definitions accept.
+    LabctlUnit(&'static str),
+}
+
+/// The units vm-tests/exposure.json states: unit → (measured, max).
+pub fn stated_exposure(root: &Path) -> Result<BTreeMap<String, (f64, f64)>> {
+    let path = root.join("vm-tests/exposure.json");
+    let json: Value = serde_json::from_str(
+        &fs::read_to_string(&path).with_context(|| path.display().to_string())?,
+    )
+    .with_context(|| path.display().to_string())?;
+    let units = json["units"]
+        .as_object()
+        .ok_or_else(|| anyhow!("{}: no `units` object", path.display()))?;
+    units
+        .iter()
+        .map(|(unit, levels)| {
+            let level = |key: &str| {
+                levels[key]
+                    .as_f64()
+                    .ok_or_else(|| anyhow!("{}: {unit}: no number `{key}`", path.display()))
+            };
+            Ok((unit.clone(), (level("measured")?, level("max")?)))
+        })
+        .collect()
+}
+
+/// The evaluated `systemd.services` of a report (none when the report has no systemd part:
+/// a configuration that defines no unit).
+pub fn services(report: &Value) -> Result<Map<String, Value>> {
+    if !report["nixos"].is_object() {
+        return Err(anyhow!("the report has no `nixos` part"));
+    }
+    Ok(report["nixos"]["systemd"]["services"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default())
+}
+
+/// A unit file's `[Service]` section as NixOS writes it from `serviceConfig`: one line per
+/// value, lists as one line per element, booleans as true/false.
+pub fn unit_file(service_config: &Map<String, Value>) -> String {
+    let mut text =
+        String::from("[Unit]\nDescription=rendered from the nixos-eval report\n\n[Service]\n");
+    for (key, value) in service_config {
+        let values = match value {
+            Value::Array(items) => items.clone(),
+            other => vec![other.clone()],
+        };
+        for value in values {
+            let value = match value {
+                Value::String(s) => s,
+                Value::Bool(b) => b.to_string(),
+                Value::Number(n) => n.to_string(),
+                other => other.to_string(),
+            };
+            text.push_str(&format!("{key}={value}\n"));
+        }
+    }
+    text
+}
+
+/// systemd's offline analysis of `units` (name → serviceConfig): unit → level.
+pub fn measure(
+    systemd_analyze: &str,
+    dir: &Path,
+    units: &BTreeMap<String, Map<String, Value>>,
+) -> Result<BTreeMap<String, f64>> {
+    let mut files = Vec::new();
+    for (unit, config) in units {
+        let file = dir.join(unit);
+        fs::write(&file, unit_file(config))?;
+        files.push(file);
+    }
+    let output = Command::new(systemd_analyze)
+        .args(["security", "--offline=true", "--no-pager"])
+        .args(&files)
+        .env("SYSTEMD_COLORS", "0")
+        .output()
+        .map_err(|e| {
+            anyhow!("cannot run `{systemd_analyze}` ({e}); it comes with systemd (apt-get install systemd)")
+        })?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let analyses = labctl::audit::exposure::parse(&text)?;
+    Ok(analyses.into_iter().map(|a| (a.unit, a.level)).collect())
+}
+
+/// The problems of one report against `expect`.
+pub fn check(
+    root: &Path,
+    report: &Value,
+    expect: &[Expect],
+    scratch: &Path,
+) -> Result<Vec<String>> {
+    let services = services(report)?;
+    let mut problems = Vec::new();
+    for e in expect {
+        match e {
+            Expect::Unit(name) if !services.contains_key(*name) => problems.push(format!(
+                "no systemd service {name}, which this configuration must define"
+            )),
+            Expect::NoUnit(name) if services.contains_key(*name) => problems.push(format!(
+                "systemd service {name} is defined, and must not be"
+            )),
+            Expect::Exposure => problems.extend(exposure(root, &services, scratch)?),
+            Expect::LabctlUnit(name) => problems.extend(labctl_unit(root, &services, name)?),
+            _ => {}
+        }
+    }
+    Ok(problems)
+}
+
+/// The words of a command line as systemd reads `ExecStart` (NixOS writes it with
+/// `escapeShellArgs`: single quotes, `'\''` for a quote inside).
+pub fn exec_words(line: &str) -> Result<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err(anyhow!("unterminated quote in `{line}`")),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                word.push(
+                    chars
+                        .next()
+                        .ok_or_else(|| anyhow!("trailing backslash in `{line}`"))?,
+                );
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+fn labctl_unit(root: &Path, services: &Map<String, Value>, name: &str) -> Result<Vec<String>> {
+    let Some(exec) = services
+        .get(name)
+        .and_then(|s| s["serviceConfig"]["ExecStart"].as_str())
+    else {
+        return Ok(vec![format!("{name}: no ExecStart to check")]);
+    };
+    let words = exec_words(exec)?;
+    if !words.first().is_some_and(|w| w.ends_with("/bin/labctl")) {
+        return Ok(vec![format!(
+            "{name}: ExecStart does not run labctl: {exec}"
+        )]);
+    }
+    let model = crate::clap_source::read_cli(&root.join("services/labctl/src"), "Cli")?;
+    Ok(
+        match crate::clap_source::check_command(&model, &words[1..]) {
+            Ok(()) => Vec::new(),
+            Err(e) => vec![format!(
+                "{name}: labctl refuses its ExecStart ({e}): {exec}"
+            )],
+        },
+    )
+}
+
+fn exposure(root: &Path, services: &Map<String, Value>, scratch: &Path) -> Result<Vec<String>> {
+    let stated = stated_exposure(root)?;
+    let mut units = BTreeMap::new();
+    let mut problems = Vec::new();
+    for unit in stated.keys() {
+        let name = unit.trim_end_matches(".service");
+        match services
+            .get(name)
+            .and_then(|s| s["serviceConfig"].as_object())
+        {
+            Some(config) => {
+                units.insert(unit.clone(), config.clone());
+            }
+            None => problems.push(format!(
+                "{unit} (vm-tests/exposure.json) is not defined here"
+            )),
+        }
+    }
+    let measured = measure("systemd-analyze", scratch, &units)?;
+    for (unit, (level, max)) in &stated {
+        match measured.get(unit) {
+            Some(m) if (m - level).abs() > 1e-9 => problems.push(format!(
+                "{unit} measures {m:.1} (systemd-analyze security --offline), vm-tests/exposure.json states {level:.1}: update the file (and its max)"
+            )),
+            Some(_) if max < level => problems.push(format!(
+                "{unit}: vm-tests/exposure.json's max {max:.1} is below its measured {level:.1}"
+            )),
+            Some(m) => println!("  exposure {unit}: {m:.1} (at most {max:.1} in the VM)"),
+            None if units.contains_key(unit) => {
+                problems.push(format!("{unit}: no level in systemd-analyze's output"))
+            }
+            None => {}
+        }
+    }
+    Ok(problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn unit_files_are_written_as_nixos_writes_them() {
+        let config = json!({
+            "CapabilityBoundingSet": [""],
+            "ExecStart": "/nix/store/x-labctl/bin/labctl traffic",
+            "NoNewPrivileges": true,
+            "RestartSec": 2,
+            "SystemCallFilter": ["@system-service", "~@privileged"],
+        });
+        let text = unit_file(config.as_object().unwrap());
+        assert!(
+            text.contains("\n[Service]\nCapabilityBoundingSet=\n"),
+            "{text}"
+        );
+        assert!(text.contains("\nNoNewPrivileges=true\n"), "{text}");
+        assert!(text.contains("\nRestartSec=2\n"), "{text}");
+        assert!(
+            text.contains("\nSystemCallFilter=@system-service\nSystemCallFilter=~@privileged\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn exec_start_is_split_as_systemd_reads_it() {
+        assert_eq!(
+            exec_words(
+                "/bin/labctl --x 'a b' --stop-command '/bin/systemctl stop x.service' 'it'\\''s'"
+            )
+            .unwrap(),
+            [
+                "/bin/labctl",
+                "--x",
+                "a b",
+                "--stop-command",
+                "/bin/systemctl stop x.service",
+                "it's"
+            ]
+        );
+        assert!(exec_words("'open").is_err());
+    }
+
+    #[test]
+    fn units_that_must_or_must_not_exist_are_checked() {
+        let report = json!({"nixos": {"systemd": {"services": {"alertlab-promtail": {}}}}});
+        let dir = std::env::temp_dir();
+        let problems = check(
+            Path::new("/nonexistent"),
+            &report,
+            &[
+                Expect::Unit("alertlab-promtail"),
+                Expect::NoUnit("alertlab-promtail"),
+                Expect::Unit("x"),
+            ],
+            &dir,
+        )
+        .unwrap();
+        assert_eq!(
+            problems,
+            [
+                "systemd service alertlab-promtail is defined, and must not be",
+                "no systemd service x, which this configuration must define"
+            ]
+        );
+    }
+}
