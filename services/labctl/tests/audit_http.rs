@@ -419,6 +419,7 @@ async fn firing_waits_for_every_named_rule() {
     let client = reqwest::Client::new();
     client
         .post(format!("{}/admin/faults", world.url))
+        .header("authorization", world.fault_bearer())
         .json(&json!({"kind": "decline_rate", "value": 1.0, "duration_seconds": 60}))
         .send()
         .await

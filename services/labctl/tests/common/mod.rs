@@ -497,6 +497,11 @@ impl World {
         }
     }
 
+    /// `Authorization` header value for the world's fault API.
+    pub fn fault_bearer(&self) -> String {
+        format!("Bearer {WORLD_FAULT_TOKEN}")
+    }
+
     /// The file holding the fault API's token.
     pub fn fault_token_file(&self) -> PathBuf {
         self.dir.path().join("fault-token")
