@@ -223,13 +223,7 @@ async fn stock_depletion_sets_the_product_to_zero_and_restores_it() {
     let out = run(
         &world,
         state.path(),
-        &[
-            "scenario",
-            "start",
-            "stock-depletion",
-            "--for",
-            "1s",
-        ],
+        &["scenario", "start", "stock-depletion", "--for", "1s"],
     )
     .await;
     assert!(out.status.success(), "{}", text(&out));
