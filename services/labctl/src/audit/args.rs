@@ -27,8 +27,8 @@ pub enum AuditCheck {
     /// The services' fault API refuses requests without the token (or with a wrong one)
     /// and accepts the token of --fault-token-file.
     FaultApi(FaultApiArgs),
-    /// Log lines: the lines each service wrote are in Loki (--loki-url), polling until the
-    /// counts are equal or --wait runs out.
+    /// Log lines: the lines each service wrote (with --with-rotated, its rotated files too)
+    /// are in Loki (--loki-url), polling until the counts are equal or --wait runs out.
     LogLines(LogLinesArgs),
     /// Grafana answers, every data source is healthy through it and every rule of the
     /// rules file is loaded.
@@ -138,6 +138,11 @@ pub struct LogLinesArgs {
     /// service add up): its lines must all be in Loki. `NAME` alone: it must have lines there.
     #[arg(long, value_name = "NAME[=PATH]", required = true)]
     pub service: Vec<String>,
+
+    /// Count each PATH's rotated files too (`PATH.1` to `PATH.N`, as the services name them
+    /// when they rotate `<name>.log`). Count once the services have stopped writing.
+    #[arg(long)]
+    pub with_rotated: bool,
 
     /// The Loki stream selector of the shop's lines.
     #[arg(long, default_value = "{job=\"alertlab\"}")]
