@@ -37,6 +37,10 @@ pub enum AuditCheck {
     Scrape(ScrapeArgs),
     /// The given rules are firing in Grafana, within --within.
     Firing(FiringArgs),
+    /// Each unit's memory from its cgroup: peak, limit, current; a unit without a limit
+    /// (unless --without-limit), whose peak reached it or that the OOM killer hit is a
+    /// finding.
+    Memory(MemoryArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -192,4 +196,27 @@ pub struct FiringArgs {
     /// At most this long.
     #[arg(long, value_name = "DURATION", default_value = "5m")]
     pub within: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MemoryArgs {
+    /// Units that must have a memory limit (`MemoryMax`), e.g. shop-api.service.
+    #[arg(value_name = "UNIT")]
+    pub units: Vec<String>,
+
+    /// A unit reported without needing a limit (repeatable).
+    #[arg(long, value_name = "UNIT")]
+    pub without_limit: Vec<String>,
+
+    /// Directory holding the units' cgroups (cgroup v2).
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/sys/fs/cgroup/system.slice"
+    )]
+    pub cgroup_root: PathBuf,
+
+    /// Also write the figures as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
