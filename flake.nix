@@ -136,6 +136,7 @@
       # timings were estimated there.
       vmTests = lib.optionalAttrs (system == "x86_64-linux") {
         vm-alerts = import ./vm-tests/alerts.nix {inherit pkgs self;};
+        vm-alerts-alloy = import ./vm-tests/alerts-alloy.nix {inherit pkgs self;};
         vm-hardening = import ./vm-tests/hardening.nix {inherit pkgs self;};
         vm-two-hosts = import ./vm-tests/two-hosts.nix {inherit pkgs self;};
       };
