@@ -3,8 +3,8 @@
 # (log-streams.nix and shop.json's logShipping).
 #
 # `loki.source.file` tails exactly each stream's file with its static labels (and `filename`,
-# which it adds, as Promtail does); its `file_match` block re-resolves the paths every 10 s, so a
-# file created after Alloy starts is picked up. `loki.process` parses the JSON line, turns
+# which it adds, as Promtail does); its `file_match` block (added in Alloy 1.12.0; older Alloy
+# refuses it) re-resolves the paths every 10 s, so a file created after Alloy starts is picked up. `loki.process` parses the JSON line, turns
 # `level` into a label and takes the line's own timestamp; `loki.write` pushes to Loki with the
 # same batching and retry defaults as Promtail's client. Only builtins are used.
 {
