@@ -136,16 +136,18 @@
       # timings were estimated there.
       vmTests = lib.optionalAttrs (system == "x86_64-linux") {
         vm-alerts = import ./vm-tests/alerts.nix {inherit pkgs self;};
+        vm-alerts-alloy = import ./vm-tests/alerts-alloy.nix {inherit pkgs self;};
         vm-hardening = import ./vm-tests/hardening.nix {inherit pkgs self;};
         vm-two-hosts = import ./vm-tests/two-hosts.nix {inherit pkgs self;};
       };
 
-      # `nix run`: the lab in a local VM (nixos-modules/demo-vm.nix, demo-vm-app.nix).
-      demoVm =
+      # `nix run`: the lab in a local VM (nixos-modules/demo-vm.nix, demo-vm-app.nix);
+      # `nix run .#alloy`: the same with Grafana Alloy shipping the logs (demo-vm-alloy.nix).
+      demoVm = module:
         (nixpkgs.lib.nixosSystem {
           modules = [
             self.nixosModules.default
-            ./nixos-modules/demo-vm.nix
+            module
             {nixpkgs.hostPlatform = system;}
           ];
         })
@@ -153,10 +155,11 @@
         .system
         .build
         .vm;
-      demoApp = import ./nixos-modules/demo-vm-app.nix {
-        inherit pkgs;
-        vm = demoVm;
-      };
+      demoApp = shipper: module:
+        import ./nixos-modules/demo-vm-app.nix {
+          inherit pkgs shipper;
+          vm = demoVm module;
+        };
 
       # `nix run .#labctl`: labctl aimed at the `nix run` VM (nixos-modules/demo-vm-labctl.nix).
       labctlApp = import ./nixos-modules/demo-vm-labctl.nix {
@@ -273,8 +276,13 @@
           };
           default = {
             type = "app";
-            program = lib.getExe demoApp;
+            program = lib.getExe (demoApp "promtail" ./nixos-modules/demo-vm.nix);
             meta.description = "The alertlab lab in a local VM: Grafana on http://localhost:3000";
+          };
+          alloy = {
+            type = "app";
+            program = lib.getExe (demoApp "alloy" ./nixos-modules/demo-vm-alloy.nix);
+            meta.description = "The alertlab lab in a local VM with Grafana Alloy shipping the logs: Grafana on http://localhost:3000";
           };
         };
 

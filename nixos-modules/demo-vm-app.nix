@@ -1,15 +1,30 @@
-# apps.default (`nix run`): boots the lab VM of demo-vm.nix in the background, prints where
-# everything is, and on Ctrl-C powers the VM off cleanly (the ACPI power button, through
-# QEMU's monitor socket; a second Ctrl-C, or two minutes without power-off, stops QEMU).
-# Before booting it checks that every port it forwards is free on 127.0.0.1 and names the
-# taken ones; $ALERTLAB_PORT_OFFSET moves them all (QEMU's forwards are given at start, in
-# QEMU_NET_OPTS, so they can move). The VM's disk stays in $XDG_CACHE_HOME/alertlab (never in
-# the current directory), so its data survives a restart; delete the file for a fresh lab.
+# apps.default (`nix run`) and apps.alloy (`nix run .#alloy`): boots the lab VM of
+# demo-vm.nix (demo-vm-alloy.nix) in the background, prints where everything is, and on
+# Ctrl-C powers the VM off cleanly (the ACPI power button, through QEMU's monitor socket; a
+# second Ctrl-C, or two minutes without power-off, stops QEMU). Before booting it checks that
+# every port it forwards is free on 127.0.0.1 and names the taken ones; $ALERTLAB_PORT_OFFSET
+# moves them all (QEMU's forwards are given at start, in QEMU_NET_OPTS, so they can move). The
+# VM's disk stays in $XDG_CACHE_HOME/alertlab (never in the current directory), so its data
+# survives a restart; delete the file for a fresh lab. Each log shipper has a disk of its own:
+# a shipper started on the other's disk would find logs it has no read position for and ship
+# them to Loki a second time.
 {
   pkgs,
   vm,
+  # The VM's log shipper (services.alertlab.observability.logShipper): "promtail" or "alloy".
+  shipper ? "promtail",
 }: let
   demo = import ./lib/demo-vm.nix;
+  # The disk, console log and monitor socket of this VM: the Promtail VM's keep the names they
+  # always had.
+  stateName = name:
+    if shipper == "promtail"
+    then name
+    else "${name}-${shipper}";
+  shipperName =
+    if shipper == "promtail"
+    then "Promtail"
+    else "Grafana Alloy";
   offsetVariable = demo.portOffsetVariable;
   # The largest offset that keeps every forwarded port a port.
   maxOffset =
@@ -66,9 +81,9 @@ in
 
       state="''${ALERTLAB_DEMO_DIR:-''${XDG_CACHE_HOME:-$HOME/.cache}/alertlab}"
       mkdir -p "$state"
-      export NIX_DISK_IMAGE="''${NIX_DISK_IMAGE:-$state/${demo.hostName}.qcow2}"
-      console="$state/console.log"
-      monitor="$state/monitor.sock"
+      export NIX_DISK_IMAGE="''${NIX_DISK_IMAGE:-$state/${stateName demo.hostName}.qcow2}"
+      console="$state/${stateName "console"}.log"
+      monitor="$state/${stateName "monitor"}.sock"
       rm -f "$monitor"
       : >"$console"
       # The serial console to a file, QEMU's monitor on a socket (for the clean power-off).
@@ -80,7 +95,7 @@ in
         offset_note="    (${offsetVariable}=$offset: give nix run .#labctl the same)"
       fi
       cat <<EOF
-      alertlab: booting the lab VM (${toString demo.memorySize} MiB, ${toString demo.cores} cores; Grafana answers after a minute or two)
+      alertlab: booting the lab VM (${toString demo.memorySize} MiB, ${toString demo.cores} cores, ${shipperName} shipping the logs; Grafana answers after a minute or two)
 
         Grafana      $grafana   user admin, password ${demo.grafanaAdminPassword}
         Prometheus   http://localhost:${hostPort "Prometheus"}

@@ -109,76 +109,61 @@ in {
       after = ["network.target"];
       # `sh` for the stop and start commands.
       path = [pkgs.bash];
-      serviceConfig = {
-        User = user;
-        Group = user;
-        ExecStart = lib.escapeShellArgs (
-          [
-            "${shop.package}/bin/labctl"
-            "--api-url"
-            (url shop.ports.api)
-            "--frontend-url"
-            (url shop.ports.frontend)
-            "--payment-url"
-            (url shop.ports.payment)
-            "--inventory-url"
-            (url shop.ports.inventory)
-            "--grafana-url"
-            (url data.ports.grafana)
-            "--traffic-url"
-            (url data.ports.trafficControl)
-            "--scenario-token-file"
-            "%d/scenario-token"
-          ]
-          ++ lib.optionals (shop.faults.tokenFile != null) ["--fault-token-file" "%d/fault-token"]
-          ++ lib.optionals (grafana.adminPasswordFile != null) ["--grafana-password-file" "%d/grafana-password"]
-          ++ [
-            "scenario"
-            "serve"
-            "--listen"
-            "${cfg.listenAddress}:${toString cfg.port}"
-            "--state-dir"
-            "/run/alertlab-scenarios"
-            "--stop-command"
-            (systemctl "stop")
-            "--start-command"
-            (systemctl "start")
-          ]
-          ++ lib.optional (grafana.adminPasswordFile == null) "--no-annotate"
-          ++ lib.concatMap (host: ["--allowed-host" host]) cfg.allowedHosts
-        );
-        LoadCredential = credentials;
-        RuntimeDirectory = "alertlab-scenarios";
-        RuntimeDirectoryMode = "0700";
-        UMask = "0077";
-        Restart = "on-failure";
-        RestartSec = 2;
-        # Hardening as for the shop's units, but /proc stays whole: systemctl looks at PID 1
-        # to tell whether it runs in a chroot, and refuses to act when it cannot.
-        CapabilityBoundingSet = [""];
-        DeviceAllow = [""];
-        LockPersonality = true;
-        MemoryDenyWriteExecute = true;
-        NoNewPrivileges = true;
-        PrivateDevices = true;
-        PrivateTmp = true;
-        ProtectClock = true;
-        ProtectControlGroups = true;
-        ProtectHome = true;
-        ProtectHostname = true;
-        ProtectKernelLogs = true;
-        ProtectKernelModules = true;
-        ProtectKernelTunables = true;
-        ProtectSystem = "strict";
-        RemoveIPC = true;
-        # AF_UNIX: systemctl reaches systemd over the system bus.
-        RestrictAddressFamilies = ["AF_INET" "AF_INET6" "AF_UNIX"];
-        RestrictNamespaces = true;
-        RestrictRealtime = true;
-        RestrictSUIDSGID = true;
-        SystemCallArchitectures = "native";
-        SystemCallFilter = ["@system-service" "~@privileged"];
-      };
+      serviceConfig =
+        # The shop units' hardening (lib/unit-hardening.nix) but for what systemctl needs:
+        # /proc whole (it looks at PID 1 to tell whether it runs in a chroot, and refuses to
+        # act when it cannot), its own user id on the system bus (no user namespace), IP
+        # from wherever the controlling labctl is (the `nix run` host comes through QEMU's
+        # gateway), and the @resources calls; AF_UNIX reaches systemd over the bus.
+        removeAttrs data.unitHardening.service ["ProcSubset" "ProtectProc" "PrivateUsers" "IPAddressDeny"]
+        // {
+          SystemCallFilter = ["@system-service" "~@privileged"];
+        }
+        // {
+          User = user;
+          Group = user;
+          ExecStart = lib.escapeShellArgs (
+            [
+              "${shop.package}/bin/labctl"
+              "--api-url"
+              (url shop.ports.api)
+              "--frontend-url"
+              (url shop.ports.frontend)
+              "--payment-url"
+              (url shop.ports.payment)
+              "--inventory-url"
+              (url shop.ports.inventory)
+              "--grafana-url"
+              (url data.ports.grafana)
+              "--traffic-url"
+              (url data.ports.trafficControl)
+              "--scenario-token-file"
+              "%d/scenario-token"
+            ]
+            ++ lib.optionals (shop.faults.tokenFile != null) ["--fault-token-file" "%d/fault-token"]
+            ++ lib.optionals (grafana.adminPasswordFile != null) ["--grafana-password-file" "%d/grafana-password"]
+            ++ [
+              "scenario"
+              "serve"
+              "--listen"
+              "${cfg.listenAddress}:${toString cfg.port}"
+              "--state-dir"
+              "/run/alertlab-scenarios"
+              "--stop-command"
+              (systemctl "stop")
+              "--start-command"
+              (systemctl "start")
+            ]
+            ++ lib.optional (grafana.adminPasswordFile == null) "--no-annotate"
+            ++ lib.concatMap (host: ["--allowed-host" host]) cfg.allowedHosts
+          );
+          LoadCredential = credentials;
+          RuntimeDirectory = "alertlab-scenarios";
+          RuntimeDirectoryMode = "0700";
+          UMask = "0077";
+          Restart = "on-failure";
+          RestartSec = 2;
+        };
     };
 
     networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall [cfg.port];

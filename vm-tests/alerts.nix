@@ -1,7 +1,9 @@
 # Every alert fires, notifies and resolves: the whole lab on one VM (4 GiB, 2 cores) in the
-# fast profile. alerts.py boots it, checks Grafana's data sources and rules, runs
-# `labctl verify --report` (its report ends up in $out/report.json) and checks that Loki has
-# every log line the services wrote. About 25-35 minutes with KVM (an estimate).
+# fast profile, Promtail shipping the logs. alerts.py boots it, checks Grafana's data sources
+# and rules, rotates every service's log once, runs `labctl verify --report` (its report ends
+# up in $out/report.json), writes each unit's memory peak and limit (`labctl audit memory`) to
+# $out/memory.json and checks that Loki has every log line the services wrote, rotated files
+# included. About 25-35 minutes with KVM (an estimate).
 {
   pkgs,
   self,

@@ -14,14 +14,15 @@ with subtest("Grafana's PostgreSQL role reads what the rules need, no person dat
     machine.succeed(f"labctl {READ_ONLY_ROLE} audit db-role")
 
 with subtest("no secret is in any file of the system's closure"):
-    for name in SECRET_NAMES:
-        machine.succeed(f"test -s {SECRETS_DIR}/{name}")
+    # Every generated secret exists: the lab's directory and the shop module's tokens.
+    for secret in SECRET_FILES:
+        machine.succeed(f"test -s {secret}")
     machine.succeed(
-        f"labctl audit store-secrets --closure /run/current-system --secrets-dir {SECRETS_DIR} {STORE_CONTROLS}",
+        f"labctl audit store-secrets --closure /run/current-system --secrets-dir {SECRETS_DIR} {MODULE_SECRETS} {STORE_CONTROLS}",
         timeout=1800,
     )
 
-with subtest("the fault API refuses a client on the network without the token, accepts the token"):
+with subtest("the fault API refuses a client on the network without the token, a web page and a foreign Host even with it, and accepts the token"):
     machine.succeed(f"labctl --fault-token-file {SECRETS_DIR}/fault-token audit fault-api {FAULT_APIS}")
 
 with subtest("nothing listens off loopback but what the layout needs"):

@@ -19,8 +19,11 @@ with subtest("Promtail on shop pushes every service's log lines to Loki on monit
 with subtest("Grafana on monitor reaches every data source, PostgreSQL on shop included"):
     monitor.succeed(f"{LABCTL_REMOTE} audit grafana --wait 3m", timeout=300)
 
-with subtest("the fault API on shop refuses monitor without the token, accepts the token"):
+with subtest("the fault API on shop refuses monitor without the token, a web page and a foreign Host even with it, and accepts the token"):
     monitor.succeed(f"{LABCTL_REMOTE} audit fault-api {FAULT_APIS}")
+
+with subtest("nothing on shop listens off loopback but what the two-host layout needs"):
+    shop.succeed(f"labctl audit listeners {SHOP_LISTENER_ALLOWS}")
 
 with subtest(f"{SCENARIO}: a rule of each data source fires"):
     monitor.succeed(f"{LABCTL_REMOTE} scenario start {SCENARIO} --for 10m --detach")

@@ -204,22 +204,7 @@ impl GrafanaFiles {
                     continue;
                 };
                 for (t, target) in targets.iter().enumerate() {
-                    let uid = target
-                        .pointer("/datasource/uid")
-                        .and_then(Value::as_str)
-                        .or(panel_uid);
-                    let Some(language) = uid
-                        .and_then(|u| ctx.datasource_type(u))
-                        .and_then(Language::of)
-                    else {
-                        continue;
-                    };
-                    let key = if language == Language::Sql {
-                        "rawSql"
-                    } else {
-                        "expr"
-                    };
-                    if let Some(text) = target.get(key).and_then(Value::as_str) {
+                    if let Some((language, key, text)) = ctx.panel_target_query(panel_uid, target) {
                         out.push(QueryRef {
                             file: file.clone(),
                             subject: subject.clone(),

@@ -21,6 +21,7 @@ use crate::{
         Rule, RulesFile, TemplatesFile, EXPRESSION_UID,
     },
     query::{is_loki_metric_query, sql_macros},
+    Language,
 };
 
 /// The failures the lab can inject; every rule's `scenario` label names one.
@@ -112,6 +113,28 @@ pub struct Context {
 impl Context {
     pub fn datasource_type(&self, uid: &str) -> Option<&str> {
         self.datasources.get(uid).map(String::as_str)
+    }
+
+    /// A dashboard panel target's query: its language (from the target's data source, else
+    /// the panel's, `panel_uid`), the field that holds it (`rawSql` or `expr`) and its text.
+    /// None for a target of a data source no lint knows, or without that field.
+    pub fn panel_target_query<'a>(
+        &self,
+        panel_uid: Option<&str>,
+        target: &'a Value,
+    ) -> Option<(Language, &'static str, &'a str)> {
+        let uid = target
+            .pointer("/datasource/uid")
+            .and_then(Value::as_str)
+            .or(panel_uid)?;
+        let language = Language::of(self.datasource_type(uid)?)?;
+        let key = if language == Language::Sql {
+            "rawSql"
+        } else {
+            "expr"
+        };
+        let text = target.get(key).and_then(Value::as_str)?;
+        Some((language, key, text))
     }
 }
 

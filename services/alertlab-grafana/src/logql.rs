@@ -11,7 +11,7 @@
 //!   reading a line once it has found its fields, so a line cut short after the field would not
 //!   be an error and would count.
 
-use crate::query::{skip_string, unquote};
+use crate::query::{matching_close, skip_string, unquote};
 
 /// One stage of a LogQL log pipeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,11 +42,11 @@ pub fn pipelines(expr: &str) -> Vec<Vec<LogStage>> {
     while i < chars.len() {
         match chars[i] {
             '"' | '\'' | '`' => i = skip_string(&chars, i),
-            '[' => i = skip_block(&chars, i, '[', ']'),
+            '[' => i = skip_block(&chars, i),
             // `${variable}` is Grafana's, not a stream selector.
-            '$' if chars.get(i + 1) == Some(&'{') => i = skip_block(&chars, i + 1, '{', '}'),
+            '$' if chars.get(i + 1) == Some(&'{') => i = skip_block(&chars, i + 1),
             '{' => {
-                let close = skip_block(&chars, i, '{', '}');
+                let close = skip_block(&chars, i);
                 let (stages, end) = stages(&chars, close);
                 out.push(stages);
                 i = end;
@@ -57,28 +57,10 @@ pub fn pipelines(expr: &str) -> Vec<Vec<LogStage>> {
     out
 }
 
-/// Index just past the block opened at `open`, skipping string literals.
-fn skip_block(chars: &[char], open: usize, opening: char, closing: char) -> usize {
-    let mut depth = 0usize;
-    let mut i = open;
-    while i < chars.len() {
-        match chars[i] {
-            '"' | '\'' | '`' => {
-                i = skip_string(chars, i);
-                continue;
-            }
-            c if c == opening => depth += 1,
-            c if c == closing => {
-                depth -= 1;
-                if depth == 0 {
-                    return i + 1;
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    chars.len()
+/// Index just past the block opened at `open` (by the bracket there), skipping string
+/// literals; the end of the text when it is not closed.
+fn skip_block(chars: &[char], open: usize) -> usize {
+    (matching_close(chars, open) + 1).min(chars.len())
 }
 
 fn skip_spaces(chars: &[char], mut i: usize) -> usize {

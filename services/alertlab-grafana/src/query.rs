@@ -188,7 +188,7 @@ pub(crate) fn skip_string(chars: &[char], start: usize) -> usize {
 }
 
 /// Index of the bracket closing the one at `open`, skipping string literals.
-fn matching_close(chars: &[char], open: usize) -> usize {
+pub(crate) fn matching_close(chars: &[char], open: usize) -> usize {
     let (opening, closing) = match chars[open] {
         '(' => ('(', ')'),
         '[' => ('[', ']'),

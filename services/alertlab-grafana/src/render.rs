@@ -80,22 +80,7 @@ pub fn panel_queries(files: &GrafanaFiles) -> Result<Vec<PanelQuery>, String> {
                 .into_iter()
                 .flatten()
             {
-                let uid = target
-                    .pointer("/datasource/uid")
-                    .and_then(Value::as_str)
-                    .or(panel_uid);
-                let Some(language) = uid
-                    .and_then(|u| ctx.datasource_type(u))
-                    .and_then(Language::of)
-                else {
-                    continue;
-                };
-                let key = if language == Language::Sql {
-                    "rawSql"
-                } else {
-                    "expr"
-                };
-                let Some(text) = target.get(key).and_then(Value::as_str) else {
+                let Some((language, _, text)) = ctx.panel_target_query(panel_uid, target) else {
                     continue;
                 };
                 out.push(PanelQuery {

@@ -269,6 +269,51 @@ async fn log_lines_waits_until_loki_has_every_line_written() {
         "sum by (service) (count_over_time({job=\"alertlab\"}[2h]))"
     );
 
+    // --with-rotated: the live file given, its rotated file found as the services name it.
+    counts.api.store(3, Ordering::SeqCst);
+    let out = run(args(&[
+        "--loki-url",
+        &loki,
+        "audit",
+        "log-lines",
+        "--with-rotated",
+        "--service",
+        &format!("api={}", api_log.display()),
+        "--wait",
+        "5s",
+    ]))
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("api: 3 line(s) written, 3 in Loki"), "{all}");
+    assert!(
+        all.contains(&format!(
+            "api: counted {} 1, {} 2",
+            rotated.display(),
+            api_log.display()
+        )),
+        "{all}"
+    );
+    // Without the flag the rotated file's line is missing from what was written.
+    counts.api.store(3, Ordering::SeqCst);
+    let out = run(args(&[
+        "--loki-url",
+        &loki,
+        "audit",
+        "log-lines",
+        "--service",
+        &format!("api={}", api_log.display()),
+        "--wait",
+        "1s",
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("FINDING: api: 2 line(s) written, "),
+        "{}",
+        text(&out)
+    );
+
     // A line that never arrives fails after --wait with both numbers.
     std::fs::write(&api_log, "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\nk\nl\nm\nn\n").unwrap();
     counts.api.store(1, Ordering::SeqCst);

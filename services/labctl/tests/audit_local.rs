@@ -1,6 +1,7 @@
 //! The audits of this host's files and sockets, through the labctl binary: `store-secrets`
 //! on a throwaway Nix store (real `nix-store` and `nix-instantiate`), `exposure` on systemd's
-//! own output, `listeners` on the kernel's tables of this machine and on fixtures.
+//! own output, `listeners` on the kernel's tables of this machine and on fixtures, `memory`
+//! on cgroup directories laid out as the kernel's (this machine has no cgroup v2 to read).
 //!
 //! Needs `nix-instantiate` and `nix-store` (Debian: `apt-get install nix-bin`); it fails,
 //! never skips, without them.
@@ -357,4 +358,127 @@ fn listeners_off_loopback_are_findings_unless_allowed() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
+}
+
+/// A unit's cgroup as cgroup v2 shows it.
+fn cgroup(root: &Path, unit: &str, peak: u64, max: Option<u64>, oom_kills: u64) {
+    let dir = root.join(unit);
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("memory.peak"), format!("{peak}\n")).unwrap();
+    fs::write(
+        dir.join("memory.max"),
+        max.map(|m| format!("{m}\n"))
+            .unwrap_or_else(|| "max\n".into()),
+    )
+    .unwrap();
+    fs::write(dir.join("memory.current"), format!("{}\n", peak / 2)).unwrap();
+    fs::write(
+        dir.join("memory.stat"),
+        format!("anon {}\nfile {}\nkernel 4096\n", peak / 4, peak / 4),
+    )
+    .unwrap();
+    fs::write(
+        dir.join("memory.events"),
+        format!("low 0\nhigh 0\nmax 0\noom {oom_kills}\noom_kill {oom_kills}\n"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn memory_reports_each_units_peak_and_finds_missing_limits() {
+    const MIB: u64 = 1 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("system.slice");
+    cgroup(&root, "shop-api.service", 40 * MIB, Some(128 * MIB), 0);
+    cgroup(&root, "loki.service", 300 * MIB, Some(768 * MIB), 0);
+    cgroup(&root, "grafana.service", 200 * MIB, None, 0);
+    let json = dir.path().join("memory.json");
+    let out = labctl()
+        .args(["audit", "memory", "shop-api.service", "loki.service"])
+        .args(["--without-limit", "grafana.service"])
+        .args(["--cgroup-root", root.to_str().unwrap()])
+        .args(["--json", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    assert!(
+        all.lines().any(|l| l.starts_with("shop-api.service")
+            && l.contains(" 40.0 ")
+            && l.contains(" 128.0 ")
+            && l.ends_with("ok")),
+        "{all}"
+    );
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with("grafana.service") && l.contains("none (allowed)")),
+        "{all}"
+    );
+    assert!(
+        all.contains("total: the peaks add up to 540.0 MiB"),
+        "{all}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["passed"], true);
+    assert_eq!(report["peaks_total_bytes"], 540 * MIB);
+    let units = report["units"].as_array().unwrap();
+    assert_eq!(units.len(), 3);
+    assert_eq!(units[0]["unit"], "shop-api.service");
+    assert_eq!(units[0]["peak_bytes"], 40 * MIB);
+    assert_eq!(units[0]["max_bytes"], 128 * MIB);
+    assert_eq!(units[2]["max_bytes"], serde_json::Value::Null);
+
+    // A unit that must have a limit and has none, one killed by the OOM killer, one not
+    // running: findings, and the figures are written all the same.
+    cgroup(&root, "alertlab-sink.service", 10 * MIB, None, 0);
+    cgroup(&root, "alloy.service", 512 * MIB, Some(512 * MIB), 2);
+    fs::remove_file(&json).unwrap();
+    let out = labctl()
+        .args([
+            "audit",
+            "memory",
+            "shop-api.service",
+            "alertlab-sink.service",
+        ])
+        .args(["alloy.service", "alertlab-promtail.service"])
+        .args(["--cgroup-root", root.to_str().unwrap()])
+        .args(["--json", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    common::assert_one_line_error(
+        &Output {
+            status: out.status,
+            stdout: Vec::new(),
+            stderr: out.stderr.clone(),
+        },
+        "audit memory: 4 finding(s): alertlab-sink.service: no memory limit (MemoryMax is not set); ",
+    );
+    let findings: Vec<&str> = std::str::from_utf8(&out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("FINDING: "))
+        .collect();
+    assert_eq!(findings.len(), 4, "{}", text(&out));
+    assert_eq!(
+        findings[1..3],
+        [
+            "alloy.service: its peak 512.0 MiB reached its limit 512.0 MiB",
+            "alloy.service: the OOM killer ended 2 of its processes"
+        ]
+    );
+    assert!(
+        findings[3].starts_with("alertlab-promtail.service: no cgroup at "),
+        "{}",
+        findings[3]
+    );
+    let report: serde_json::Value = serde_json::from_slice(&fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["passed"], false);
+
+    // Nothing to look at is an error, not a pass.
+    let out = labctl()
+        .args(["audit", "memory", "--cgroup-root", root.to_str().unwrap()])
+        .output()
+        .unwrap();
+    common::assert_one_line_error(&out, "name at least one unit");
 }

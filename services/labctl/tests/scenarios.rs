@@ -219,20 +219,11 @@ async fn stop_without_a_process_reverts_directly_and_stop_all_reverts_everything
 async fn stock_depletion_sets_the_product_to_zero_and_restores_it() {
     let world = World::start("admin").await;
     let state = common::private_dir();
-    let token = state.path().join("fault-token");
-    std::fs::write(&token, "operator-token-0123456789\n").unwrap();
+    // The world's operator (fault) token, which `run` passes.
     let out = run(
         &world,
         state.path(),
-        &[
-            "--fault-token-file",
-            token.to_str().unwrap(),
-            "scenario",
-            "start",
-            "stock-depletion",
-            "--for",
-            "1s",
-        ],
+        &["scenario", "start", "stock-depletion", "--for", "1s"],
     )
     .await;
     assert!(out.status.success(), "{}", text(&out));
@@ -258,16 +249,13 @@ async fn stock_depletion_sets_the_product_to_zero_and_restores_it() {
         "the pause comes before the depletion"
     );
     // Both stock changes carry the operator token.
-    assert_eq!(
-        s.stock_authorizations,
-        vec![Some("Bearer operator-token-0123456789".to_owned()); 2]
-    );
+    assert_eq!(s.stock_authorizations, vec![Some(world.fault_bearer()); 2]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credential_stuffing_fails_logins_on_one_account_from_many_addresses() {
     let world = World::start("admin").await;
-    let state = tempfile::tempdir().unwrap();
+    let state = common::private_dir();
     let out = run(
         &world,
         state.path(),

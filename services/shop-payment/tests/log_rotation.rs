@@ -32,6 +32,8 @@ const SIGNALS: usize = 25;
 struct Payment {
     child: Child,
     base: String,
+    /// The payment token the service requires, as the API presents it.
+    token: shop_testkit::secrets::TokenFile,
 }
 
 impl Payment {
@@ -41,8 +43,11 @@ impl Payment {
             .local_addr()
             .unwrap()
             .port();
+        let token = shop_testkit::secrets::token_file("payment-token");
         let child = Command::new(BINARY)
             .args(["--listen", &format!("127.0.0.1:{port}")])
+            .arg("--payment-token-file")
+            .arg(&token.path)
             .arg("--log-dir")
             .arg(log_dir)
             .args(["--log-rotate-size", &format!("{}KiB", ROTATE_SIZE / 1024)])
@@ -56,6 +61,7 @@ impl Payment {
         let payment = Self {
             child,
             base: format!("http://127.0.0.1:{port}"),
+            token,
         };
         let client = reqwest::Client::new();
         let started = Instant::now();
@@ -125,10 +131,12 @@ async fn every_line_is_in_exactly_one_file_across_many_rotations_under_load() {
     for c in 0..CLIENTS {
         let client = client.clone();
         let url = format!("{}/payments", payment.base);
+        let token = payment.token.token.clone();
         tasks.push(tokio::spawn(async move {
             for seq in 0..PAYMENTS_PER_CLIENT {
                 let response = client
                     .post(&url)
+                    .bearer_auth(&token)
                     .json(&json!({"order_ref": format!("c{c}-{seq:04}"), "amount": "12.34", "method": "card"}))
                     .send()
                     .await

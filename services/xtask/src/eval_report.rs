@@ -1,8 +1,9 @@
 //! What an nixos-eval case must produce, checked on the harness's report (`check.sh --dump
 //! DIR` writes DIR/report.json, with the evaluated `systemd.services`): units that must or
-//! must not exist, and the exposure of the hardened units, measured by systemd's offline
-//! analysis of the unit files the modules write (`systemd-analyze security --offline=true`)
-//! against the levels stated in vm-tests/exposure.json.
+//! must not exist (among them every service a VM test script names), and the exposure of the
+//! hardened units, measured by systemd's offline analysis of the unit files the modules write
+//! (`systemd-analyze security --offline=true`) against the levels stated in
+//! vm-tests/exposure.json.
 
 use std::{collections::BTreeMap, fs, path::Path, process::Command};
 
@@ -20,6 +21,51 @@ pub enum Expect {
     Exposure,
     /// This service runs labctl with a command line labctl's clap definitions accept.
     LabctlUnit(&'static str),
+    /// Every service the VM test script of this name waits for, reloads, stops or audits
+    /// (`units.<name>` of vm-tests/scripts.nix) is defined here.
+    ScriptUnits(&'static str),
+}
+
+/// The units `units.<name>` of vm-tests/scripts.nix lists, evaluated by nix-instantiate.
+pub fn script_units(root: &Path, name: &str) -> Result<Vec<String>> {
+    let root_text = root
+        .to_str()
+        .ok_or_else(|| anyhow!("the repository path is not UTF-8"))?;
+    let output = Command::new("nix-instantiate")
+        .args([
+            "--eval", "--strict", "--json", "--argstr", "root", root_text,
+        ])
+        .arg("--expr")
+        .arg(format!(
+            "{{ root }}: (import (/. + root + \"/vm-tests/scripts.nix\")).units.{}",
+            serde_json::to_string(name)?
+        ))
+        .output()
+        .map_err(|e| anyhow!("cannot run nix-instantiate ({e}); apt-get install nix-bin"))?;
+    if !output.status.success() {
+        return Err(anyhow!(
+            "evaluating units.{name} of vm-tests/scripts.nix: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    serde_json::from_slice(&output.stdout)
+        .with_context(|| format!("units.{name} of vm-tests/scripts.nix is not a list of names"))
+}
+
+/// Problems of the services among `units` that `services` lacks (targets are not checked).
+pub fn missing_units(units: &[String], services: &Map<String, Value>, script: &str) -> Vec<String> {
+    let mut problems: Vec<String> = units
+        .iter()
+        .filter_map(|unit| unit.strip_suffix(".service"))
+        .filter(|name| !services.contains_key(*name))
+        .map(|name| {
+            format!(
+                "{name}.service, named by the {script} test's script (vm-tests/scripts.nix), is not defined here"
+            )
+        })
+        .collect();
+    problems.dedup();
+    problems
 }
 
 /// The units vm-tests/exposure.json states: unit → (measured, max).
@@ -80,6 +126,21 @@ pub fn unit_file(service_config: &Map<String, Value>) -> String {
     text
 }
 
+/// A service's `serviceConfig` as NixOS turns it into the unit file: a `script` becomes
+/// `ExecStart` (a store path `<name>-start` running it, nixos/lib/systemd-lib.nix), which
+/// systemd-analyze needs to analyse the unit at all.
+pub fn service_config(service: &Value) -> Option<Map<String, Value>> {
+    let mut config = service["serviceConfig"].as_object()?.clone();
+    let script = service["script"].as_str().unwrap_or_default();
+    if !config.contains_key("ExecStart") && !script.trim().is_empty() {
+        config.insert(
+            "ExecStart".into(),
+            Value::String("/nix/store/00000000000000000000000000000000-unit-script-start".into()),
+        );
+    }
+    Some(config)
+}
+
 /// systemd's offline analysis of `units` (name → serviceConfig): unit → level.
 pub fn measure(
     systemd_analyze: &str,
@@ -128,6 +189,11 @@ pub fn check(
             )),
             Expect::Exposure => problems.extend(exposure(root, &services, scratch)?),
             Expect::LabctlUnit(name) => problems.extend(labctl_unit(root, &services, name)?),
+            Expect::ScriptUnits(script) => problems.extend(missing_units(
+                &script_units(root, script)?,
+                &services,
+                script,
+            )),
             _ => {}
         }
     }
@@ -209,12 +275,9 @@ fn exposure(root: &Path, services: &Map<String, Value>, scratch: &Path) -> Resul
     let mut problems = Vec::new();
     for unit in stated.keys() {
         let name = unit.trim_end_matches(".service");
-        match services
-            .get(name)
-            .and_then(|s| s["serviceConfig"].as_object())
-        {
+        match services.get(name).and_then(service_config) {
             Some(config) => {
-                units.insert(unit.clone(), config.clone());
+                units.insert(unit.clone(), config);
             }
             None => problems.push(format!(
                 "{unit} (vm-tests/exposure.json) is not defined here"
@@ -269,6 +332,16 @@ mod tests {
     }
 
     #[test]
+    fn a_script_is_the_units_exec_start_as_nixos_makes_it() {
+        let with_script = json!({"script": "echo hi\n", "serviceConfig": {"Type": "oneshot"}});
+        let config = service_config(&with_script).unwrap();
+        assert!(config["ExecStart"].as_str().unwrap().ends_with("-start"));
+        let given = json!({"script": "", "serviceConfig": {"ExecStart": "/bin/x"}});
+        assert_eq!(service_config(&given).unwrap()["ExecStart"], "/bin/x");
+        assert!(service_config(&json!({"script": "x"})).is_none());
+    }
+
+    #[test]
     fn exec_start_is_split_as_systemd_reads_it() {
         assert_eq!(
             exec_words(
@@ -285,6 +358,33 @@ mod tests {
             ]
         );
         assert!(exec_words("'open").is_err());
+    }
+
+    #[test]
+    fn every_service_a_test_script_names_must_be_defined() {
+        let services = json!({"shop-api": {}, "grafana": {}});
+        let units: Vec<String> = [
+            "postgresql.target",
+            "shop-api.service",
+            "grafana.service",
+            "alloy.service",
+            "alloy.service",
+        ]
+        .iter()
+        .map(|u| u.to_string())
+        .collect();
+        assert_eq!(
+            missing_units(&units, services.as_object().unwrap(), "alerts"),
+            ["alloy.service, named by the alerts test's script (vm-tests/scripts.nix), is not defined here"]
+        );
+        // The scripts' own lists, as the cases read them.
+        let root = crate::repo_root();
+        let alloy = script_units(&root, "alerts-alloy").unwrap();
+        assert!(alloy.contains(&"alloy.service".to_owned()), "{alloy:?}");
+        assert!(!alloy.contains(&"alertlab-promtail.service".to_owned()));
+        let hardening = script_units(&root, "hardening").unwrap();
+        assert!(hardening.contains(&"alertlab-scenarios.service".to_owned()));
+        assert!(script_units(&root, "no-such-test").is_err());
     }
 
     #[test]

@@ -134,10 +134,11 @@ const fn vm(
 }
 
 /// The nixos-eval evaluations of the NixOS modules: each module alone (switched on), the
-/// lab profile, `nixosConfigurations.example`, the VM tests' nodes, the `nix run` VM and the
-/// flake's modules imported together. Promtail runs where the shop's logs are (and the stack
-/// is, unless enabled on its own); the scenario control endpoint only where it is enabled.
-pub const NIXOS_EVAL_CASES: [EvalCase; 16] = [
+/// lab profile, `nixosConfigurations.example`, the VM tests' nodes (each defining every
+/// service its script names), the `nix run` VMs (Promtail and Alloy) and the flake's modules
+/// imported together. The chosen shipper runs where the shop's logs are (and the stack is,
+/// unless enabled on its own); the scenario control endpoint only where it is enabled.
+pub const NIXOS_EVAL_CASES: [EvalCase; 18] = [
     host("shop module", &["nixos-modules/eval/shop.nix"], &[]),
     host(
         "observability module",
@@ -169,12 +170,29 @@ pub const NIXOS_EVAL_CASES: [EvalCase; 16] = [
     vm(
         "VM test node: alerts.nix machine",
         &["nixos-modules/eval/vm-alerts.nix"],
-        &[Expect::Unit("alertlab-promtail")],
+        &[
+            Expect::Unit("alertlab-promtail"),
+            Expect::NoUnit("alloy"),
+            Expect::ScriptUnits("alerts"),
+        ],
+    ),
+    vm(
+        "VM test node: alerts-alloy.nix machine (Alloy shipping)",
+        &["nixos-modules/eval/vm-alerts-alloy.nix"],
+        &[
+            Expect::Unit("alloy"),
+            Expect::NoUnit("alertlab-promtail"),
+            Expect::ScriptUnits("alerts-alloy"),
+        ],
     ),
     vm(
         "VM test node: hardening.nix machine",
         &["nixos-modules/eval/vm-hardening.nix"],
-        &[Expect::Exposure],
+        &[
+            Expect::Exposure,
+            Expect::ScriptUnits("hardening"),
+            Expect::LabctlUnit("alertlab-scenarios"),
+        ],
     ),
     vm(
         "VM test node: two-hosts.nix shop",
@@ -192,6 +210,17 @@ pub const NIXOS_EVAL_CASES: [EvalCase; 16] = [
         &[
             Expect::Unit("alertlab-scenarios"),
             Expect::LabctlUnit("alertlab-scenarios"),
+            Expect::Unit("alertlab-promtail"),
+            Expect::NoUnit("alloy"),
+        ],
+    ),
+    host(
+        "nix run .#alloy VM (the demo host with Alloy shipping)",
+        &["nixos-modules/eval/demo-vm-alloy.nix"],
+        &[
+            Expect::Unit("alloy"),
+            Expect::NoUnit("alertlab-promtail"),
+            Expect::Unit("alertlab-scenarios"),
         ],
     ),
     host(

@@ -36,6 +36,7 @@ fn texts() -> Value {
           };
         in {
           app = import (root + "/nixos-modules/demo-vm-app.nix") { inherit pkgs; vm = "@VM@"; };
+          appAlloy = import (root + "/nixos-modules/demo-vm-app.nix") { inherit pkgs; vm = "@VM@"; shipper = "alloy"; };
           labctl = import (root + "/nixos-modules/demo-vm-labctl.nix") { inherit pkgs; labctl = "@LABCTL@"; };
           demo = import (root + "/nixos-modules/lib/demo-vm.nix");
         }"#,
@@ -81,19 +82,27 @@ fn free_offset(ports: &[(String, u16)]) -> u16 {
     panic!("no offset with every forwarded port free");
 }
 
-/// The app with a stand-in VM that records QEMU_NET_OPTS and exits.
-fn app(dir: &Path, texts: &Value) -> (PathBuf, PathBuf) {
+/// The app (`name`: `app` or `appAlloy` of `texts`) with a stand-in VM that records
+/// QEMU_NET_OPTS in the marker file, NIX_DISK_IMAGE and QEMU_OPTS beside it, and exits.
+fn app_named(dir: &Path, texts: &Value, name: &str) -> (PathBuf, PathBuf) {
     let marker = dir.join("vm-started");
     let vm = script(
         dir,
         "fake-vm",
-        &format!("printf '%s' \"$QEMU_NET_OPTS\" > {}\n", marker.display()),
+        &format!(
+            "printf '%s' \"$QEMU_NET_OPTS\" > {0}\nprintf '%s' \"$NIX_DISK_IMAGE\" > {0}.disk\nprintf '%s' \"$QEMU_OPTS\" > {0}.opts\n",
+            marker.display()
+        ),
     );
-    let text = texts["app"]
+    let text = texts[name]
         .as_str()
         .unwrap()
         .replace("@VM@", vm.to_str().unwrap());
     (script(dir, "alertlab-demo", &text), marker)
+}
+
+fn app(dir: &Path, texts: &Value) -> (PathBuf, PathBuf) {
+    app_named(dir, texts, "app")
 }
 
 fn run_app(app: &Path, dir: &Path, offset: &str) -> Output {
@@ -111,8 +120,13 @@ fn the_scripts_pass_shellcheck_as_nixpkgs_builds_them() {
     let dir = scratch_dir("demo-shellcheck");
     let texts = texts();
     let app = script(&dir, "alertlab-demo", texts["app"].as_str().unwrap());
+    let alloy = script(
+        &dir,
+        "alertlab-demo-alloy",
+        texts["appAlloy"].as_str().unwrap(),
+    );
     let labctl = script(&dir, "labctl", texts["labctl"].as_str().unwrap());
-    for file in [app, labctl] {
+    for file in [app, alloy, labctl] {
         let out = run(SHELLCHECK, &[file.to_str().unwrap()], None);
         assert!(
             out.status.success(),
@@ -188,6 +202,62 @@ fn nix_run_forwards_every_port_moved_by_the_offset() {
     assert!(banner.contains(&format!(
         "ALERTLAB_PORT_OFFSET={offset}: give nix run .#labctl the same"
     )));
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn nix_run_alloy_boots_from_a_disk_of_its_own() {
+    // A shipper started on the other's disk would ship every kept log line again.
+    let dir = scratch_dir("demo-alloy");
+    let texts = texts();
+    let ports = forwarded_ports(&texts);
+    let offset = free_offset(&ports);
+    let state = dir.join("state");
+    let disk = |marker: &Path| fs::read_to_string(marker.with_extension("disk")).unwrap();
+    let opts = |marker: &Path| fs::read_to_string(marker.with_extension("opts")).unwrap();
+
+    let (alloy, marker) = app_named(&dir, &texts, "appAlloy");
+    let out = run_app(&alloy, &dir, &offset.to_string());
+    assert!(
+        stderr(&out).contains("QEMU exited (status 0)"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(
+        disk(&marker),
+        state
+            .join("alertlab-demo-alloy.qcow2")
+            .display()
+            .to_string()
+    );
+    let alloy_opts = opts(&marker);
+    assert!(
+        alloy_opts.contains(&format!(
+            "file:{}",
+            state.join("console-alloy.log").display()
+        )),
+        "{alloy_opts}"
+    );
+    assert!(alloy_opts.contains("monitor-alloy.sock"), "{alloy_opts}");
+    assert!(
+        stdout(&out).contains("Grafana Alloy shipping the logs"),
+        "{}",
+        stdout(&out)
+    );
+    // The same forwards as `nix run`.
+    let net = fs::read_to_string(&marker).unwrap();
+    assert_eq!(net.split(',').count(), ports.len(), "{net}");
+
+    let (promtail, marker) = app(&dir, &texts);
+    let out = run_app(&promtail, &dir, &offset.to_string());
+    assert!(stderr(&out).contains("QEMU exited (status 0)"));
+    assert_eq!(
+        disk(&marker),
+        state.join("alertlab-demo.qcow2").display().to_string()
+    );
+    assert!(opts(&marker).contains(&format!("file:{}", state.join("console.log").display())));
+    assert!(stdout(&out).contains("Promtail shipping the logs"));
     let _ = fs::remove_dir_all(&dir);
 }
 

@@ -22,8 +22,9 @@ use xtask::{clap_source, repo_root};
 /// The VM tests: name (the flake check is `vm-<name>`), and the expression (over `s`, the
 /// attribute set of vm-tests/scripts.nix) that gives its test script. hardening.nix passes
 /// its node's address; a documentation address stands in for it here.
-const VM_TESTS: [(&str, &str); 3] = [
+const VM_TESTS: [(&str, &str); 4] = [
     ("alerts", "s.alerts"),
+    ("alerts-alloy", "s.alerts-alloy"),
     ("hardening", "s.hardening { ownAddress = \"192.0.2.1\"; }"),
     ("two-hosts", "s.two-hosts"),
 ];
@@ -618,6 +619,9 @@ fn labctl_commands_of_the_vm_test_scripts_exist() {
         ("two-hosts", " scenario start "),
         ("two-hosts", " audit firing "),
         ("hardening", " audit store-secrets "),
+        ("alerts", " audit memory "),
+        ("alerts-alloy", " audit log-lines --with-rotated "),
+        ("two-hosts", " audit listeners "),
     ] {
         assert!(
             checked
@@ -705,5 +709,99 @@ fn the_labctl_reader_refuses_what_labctl_refuses() {
     ] {
         clap_source::check_command(&model, &words(accepted))
             .unwrap_or_else(|e| panic!("refused `labctl {accepted}`: {e}"));
+    }
+}
+
+/// A parameter of a test script as scripts.nix assigns it (`NAME: str = "..."`).
+fn script_parameter(script: &str, name: &str) -> String {
+    let prefix = format!("{name}: str = ");
+    let line = script
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("the script assigns no {name}"));
+    serde_json::from_str(&line[prefix.len()..]).unwrap()
+}
+
+#[test]
+fn the_alloy_test_runs_the_scenario_of_every_loki_rule() {
+    // vm-alerts-alloy runs only some of labctl verify's phases: they must fire every rule
+    // on Loki, whose lines Alloy ships.
+    let rules: Value = serde_json::from_str(
+        &fs::read_to_string(repo_root().join("grafana/alert-rules.json")).unwrap(),
+    )
+    .unwrap();
+    let loki_scenarios: BTreeSet<String> = rules["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap().iter())
+        .filter(|r| {
+            r["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|q| q["datasourceUid"] == "loki")
+        })
+        .map(|r| r["labels"]["scenario"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!loki_scenarios.is_empty(), "no Loki rule found");
+    let phases_flag = script_parameter(&test_script("s.alerts-alloy"), "VERIFY_PHASES");
+    let selected: Vec<usize> = phases_flag
+        .strip_prefix("--phases ")
+        .unwrap_or_else(|| panic!("VERIFY_PHASES is `{phases_flag}`, not --phases N[,N]"))
+        .split(',')
+        .map(|p| p.parse().unwrap())
+        .collect();
+    let phases = labctl::verify::default_phases();
+    let run: BTreeSet<String> = selected
+        .iter()
+        .flat_map(|p| phases[p - 1].iter().map(|s| s.name().to_owned()))
+        .collect();
+    let missing: Vec<&String> = loki_scenarios.difference(&run).collect();
+    assert!(
+        missing.is_empty(),
+        "vm-alerts-alloy's {phases_flag} does not run {missing:?}, scenarios of Loki rules"
+    );
+    // The Promtail test runs every phase.
+    assert_eq!(
+        script_parameter(&test_script("s.alerts"), "VERIFY_PHASES"),
+        ""
+    );
+}
+
+#[test]
+fn the_hardening_tests_fault_api_address_is_one_the_services_answer() {
+    // The one node of vm-hardening as nixos/lib/testing/network.nix sets it up: host name
+    // `machine`, 192.168.1.1 and 2001:db8:1::1 on eth1, primaryIPAddress 192.168.1.1 (the
+    // `ownAddress` hardening.nix passes). The fault API must answer that address with the
+    // token (and refuse other names): it has to be among the module's --admin-allowed-hosts.
+    let allowed = eval_json(
+        r#"{ root }: (import (root + "/nixos-modules/lib")).adminAllowedHosts {
+             hostName = "machine"; listenAddress = "0.0.0.0";
+             interfaces.eth1 = {
+               ipv4.addresses = [{ address = "192.168.1.1"; prefixLength = 24; }];
+               ipv6.addresses = [{ address = "2001:db8:1::1"; prefixLength = 64; }];
+             };
+           }"#,
+    );
+    let allowed: Vec<&str> = allowed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap())
+        .collect();
+    let script = test_script("s.hardening { ownAddress = \"192.168.1.1\"; }");
+    let fault_apis = script_parameter(&script, "FAULT_APIS");
+    let hosts: Vec<&str> = fault_apis
+        .split_whitespace()
+        .filter_map(|w| w.trim_matches('\'').split_once("=http://"))
+        .map(|(_, rest)| rest.split(':').next().unwrap())
+        .collect();
+    assert_eq!(hosts.len(), 4, "{fault_apis}");
+    for host in hosts {
+        assert!(
+            allowed.contains(&host),
+            "{host} is not in --admin-allowed-hosts {allowed:?}"
+        );
     }
 }

@@ -27,8 +27,8 @@ pub enum AuditCheck {
     /// The services' fault API refuses requests without the token (or with a wrong one)
     /// and accepts the token of --fault-token-file.
     FaultApi(FaultApiArgs),
-    /// Log lines: the lines each service wrote are in Loki (--loki-url), polling until the
-    /// counts are equal or --wait runs out.
+    /// Log lines: the lines each service wrote (with --with-rotated, its rotated files too)
+    /// are in Loki (--loki-url), polling until the counts are equal or --wait runs out.
     LogLines(LogLinesArgs),
     /// Grafana answers, every data source is healthy through it and every rule of the
     /// rules file is loaded.
@@ -37,6 +37,10 @@ pub enum AuditCheck {
     Scrape(ScrapeArgs),
     /// The given rules are firing in Grafana, within --within.
     Firing(FiringArgs),
+    /// Each unit's memory from its cgroup: peak, limit, current; a unit without a limit
+    /// (unless --without-limit), whose peak reached it or that the OOM killer hit is a
+    /// finding.
+    Memory(MemoryArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -139,6 +143,11 @@ pub struct LogLinesArgs {
     #[arg(long, value_name = "NAME[=PATH]", required = true)]
     pub service: Vec<String>,
 
+    /// Count each PATH's rotated files too (`PATH.1` to `PATH.N`, as the services name them
+    /// when they rotate `<name>.log`). Count once the services have stopped writing.
+    #[arg(long)]
+    pub with_rotated: bool,
+
     /// The Loki stream selector of the shop's lines.
     #[arg(long, default_value = "{job=\"alertlab\"}")]
     pub selector: String,
@@ -187,4 +196,27 @@ pub struct FiringArgs {
     /// At most this long.
     #[arg(long, value_name = "DURATION", default_value = "5m")]
     pub within: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MemoryArgs {
+    /// Units that must have a memory limit (`MemoryMax`), e.g. shop-api.service.
+    #[arg(value_name = "UNIT")]
+    pub units: Vec<String>,
+
+    /// A unit reported without needing a limit (repeatable).
+    #[arg(long, value_name = "UNIT")]
+    pub without_limit: Vec<String>,
+
+    /// Directory holding the units' cgroups (cgroup v2).
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/sys/fs/cgroup/system.slice"
+    )]
+    pub cgroup_root: PathBuf,
+
+    /// Also write the figures as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }

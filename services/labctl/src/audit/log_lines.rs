@@ -1,12 +1,13 @@
 //! `labctl audit log-lines`: no log line lost on the way to Loki. For a service given with
-//! its log files, Loki must count exactly the lines they hold (several files of one service,
-//! e.g. a rotated one, add up); for a service given alone, Loki must have lines of it. Loki
-//! ships in batches, so it polls until the counts hold or `--wait` runs out, then reports
-//! both numbers per service.
+//! its log files, Loki must count exactly the lines they hold (several files of one service
+//! add up; `--with-rotated` adds each file's rotated ones, as the services name them); for a
+//! service given alone, Loki must have lines of it. Loki ships in batches, so it polls until
+//! the counts hold or `--wait` runs out, then reports both numbers per service.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     fs,
+    os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
     process::ExitCode,
     time::Duration,
@@ -57,6 +58,50 @@ pub fn count_lines(path: &Path) -> anyhow::Result<u64> {
     Ok(bytes.iter().filter(|b| **b == b'\n').count() as u64)
 }
 
+/// A service's live log file `<dir>/<name>.log` and its rotated files, oldest first, named
+/// as the services name them (shop-telemetry's `logging::files_oldest_first`).
+pub fn with_rotated(live: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let name = live
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".log"))
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            anyhow!(
+                "--with-rotated: {} is not a service's log file `<name>.log`",
+                live.display()
+            )
+        })?;
+    if !live.is_file() {
+        return Err(anyhow!("cannot read {}: no such file", live.display()));
+    }
+    let dir = live.parent().unwrap_or(Path::new("."));
+    Ok(shop_telemetry::logging::files_oldest_first(dir, name))
+}
+
+/// The files counted for one service: each given path (with its rotated files when
+/// `rotated`), each file once. A file seen under two names counts once too: between the two
+/// steps of a rotation the old file is both `<name>.log` and `<name>.log.1`.
+pub fn files_to_count(paths: &[PathBuf], rotated: bool) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut seen = BTreeSet::new();
+    for path in paths {
+        let expanded = if rotated {
+            with_rotated(path)?
+        } else {
+            vec![path.clone()]
+        };
+        for file in expanded {
+            let meta =
+                fs::metadata(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            if seen.insert((meta.dev(), meta.ino())) {
+                files.push(file);
+            }
+        }
+    }
+    Ok(files)
+}
+
 /// The query counting lines per service over `window`.
 pub fn query(selector: &str, label: &str, window: &str) -> String {
     format!("sum by ({label}) (count_over_time({selector}[{window}]))")
@@ -98,10 +143,15 @@ pub async fn command(targets: &Targets, args: &LogLinesArgs) -> anyhow::Result<E
             match expect {
                 Expect::Some => None,
                 Expect::Lines(paths) => {
+                    let files = files_to_count(paths, args.with_rotated)?;
                     let mut total = 0;
-                    for path in paths {
-                        total += count_lines(path)?;
+                    let mut counted = Vec::new();
+                    for file in &files {
+                        let lines = count_lines(file)?;
+                        total += lines;
+                        counted.push(format!("{} {lines}", file.display()));
                     }
+                    println!("{name}: counted {}", counted.join(", "));
                     Some(total)
                 }
             },
@@ -163,6 +213,47 @@ mod tests {
             query("{job=\"alertlab\"}", "service", "2h"),
             "sum by (service) (count_over_time({job=\"alertlab\"}[2h]))"
         );
+    }
+
+    #[test]
+    fn rotated_files_are_counted_oldest_first_and_each_file_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name);
+        for (name, text) in [
+            ("api.log", "d\n"),
+            ("api.log.1", "c\n"),
+            ("api.log.2", "a\nb\n"),
+            ("api.log.next", "x\n"),
+            ("apis.log.1", "x\n"),
+            ("payment.log", "p\n"),
+        ] {
+            fs::write(path(name), text).unwrap();
+        }
+        let files = files_to_count(&[path("api.log")], true).unwrap();
+        assert_eq!(
+            files,
+            [path("api.log.2"), path("api.log.1"), path("api.log")]
+        );
+        let total: u64 = files.iter().map(|f| count_lines(f).unwrap()).sum();
+        assert_eq!(total, 4);
+        // Without the flag, only the file given.
+        assert_eq!(
+            files_to_count(&[path("api.log")], false).unwrap(),
+            [path("api.log")]
+        );
+        // Given twice, or caught mid-rotation (the old file under both names): once.
+        fs::remove_file(path("api.log.1")).unwrap();
+        fs::hard_link(path("api.log"), path("api.log.1")).unwrap();
+        let files = files_to_count(&[path("api.log"), path("api.log")], true).unwrap();
+        assert_eq!(files, [path("api.log.2"), path("api.log.1")]);
+        // Not a service's live file, or missing: a clear error.
+        let err = files_to_count(&[path("api.log.2")], true).unwrap_err();
+        assert!(
+            err.to_string().contains("is not a service's log file"),
+            "{err}"
+        );
+        let err = files_to_count(&[path("frontend.log")], true).unwrap_err();
+        assert!(err.to_string().contains("no such file"), "{err}");
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! | `grafana` | [`grafana_ready`] |
 //! | `scrape` | [`scrape`] |
 //! | `firing` | [`firing`] |
+//! | `memory` | [`memory`] |
 
 pub mod args;
 pub mod db_role;
@@ -23,6 +24,7 @@ pub mod firing;
 pub mod grafana_ready;
 pub mod listeners;
 pub mod log_lines;
+pub mod memory;
 pub mod scrape;
 pub mod store_secrets;
 
@@ -45,6 +47,7 @@ pub async fn command(targets: &Targets, args: &AuditArgs) -> anyhow::Result<Exit
         AuditCheck::Grafana(a) => grafana_ready::command(targets, a).await,
         AuditCheck::Scrape(a) => scrape::command(targets, a).await,
         AuditCheck::Firing(a) => firing::command(targets, a).await,
+        AuditCheck::Memory(a) => memory::command(a),
     }
 }
 

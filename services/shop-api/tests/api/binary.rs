@@ -138,6 +138,8 @@ fn enabling_faults_without_a_token_file_is_one_line_and_exit_status_1() {
     let logs = tempfile_dir();
     let output = Command::new(BINARY)
         .args(["--database-url", "postgres://x@127.0.0.1:1/x"])
+        .arg("--payment-token-file")
+        .arg(&PAYMENT_TOKEN.path)
         .args(["--log-dir", &logs, "--enable-faults"])
         .env_remove("FAULT_TOKEN_FILE")
         .output()

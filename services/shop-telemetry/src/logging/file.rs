@@ -2,7 +2,7 @@
 //! in a way that neither log shipper of the lab loses or re-reads a line.
 //!
 //! Why this scheme (read in the shippers' source, see the README's "Log pipeline"): Promtail's
-//! tailer (grafana/tail) and Alloy's `loki.source.file` poll the path every 250 ms; when it names
+//! tailer (github.com/grafana/tail) and Alloy's `loki.source.file` poll the path every 250 ms; when it names
 //! another file they read the file they hold open to its end, then open the path and start at
 //! offset 0. So a rotation must (1) never write to the old file once the path names the new one,
 //! (2) keep the path existing at every instant: both shippers stop tailing, and Promtail forgets
