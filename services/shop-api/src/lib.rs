@@ -8,6 +8,7 @@ mod auth;
 mod client_ip;
 mod login_gate;
 mod metrics;
+mod password;
 mod rate_limit;
 mod settings;
 mod startup;

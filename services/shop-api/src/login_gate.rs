@@ -4,15 +4,20 @@
 //! checks at once, lets `queue` more logins wait for one, and refuses any login beyond that
 //! at once — which the caller answers with 429 and still records as a failed attempt, so a
 //! flood shows in the brute-force and credential-stuffing rules instead of hiding.
+//! Each check runs in a [`HashMemory`] the gate lends, one per hasher, made on first use and
+//! kept: the checks' memory is `hashers × 4 MiB` (see [`crate::password`]).
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use tokio::{
     sync::{OwnedSemaphorePermit, Semaphore},
     task::JoinError,
 };
 
-use crate::settings::LoginLimits;
+use crate::{password::HashMemory, settings::LoginLimits};
 
 /// What a refused login is told to wait (`Retry-After`): about what a queue of checks takes.
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -26,13 +31,19 @@ pub struct LoginGate {
     /// Places for logins being checked or waiting: hashers + queue.
     places: Arc<Semaphore>,
     hashers: Arc<Semaphore>,
+    memories: Memories,
 }
+
+/// The hashers' memories not lent right now. A check takes one (or makes one when none is
+/// free) after its hasher permit, so there are never more than hashers.
+type Memories = Arc<Mutex<Vec<HashMemory>>>;
 
 /// A login with a place at the gate. The place is held until its password check is done,
 /// even when the client goes away meanwhile.
 pub struct Admitted {
     place: OwnedSemaphorePermit,
     hashers: Arc<Semaphore>,
+    memories: Memories,
 }
 
 impl LoginGate {
@@ -41,6 +52,7 @@ impl LoginGate {
         Self {
             places: Arc::new(Semaphore::new(hashers + limits.queue as usize)),
             hashers: Arc::new(Semaphore::new(hashers)),
+            memories: Arc::default(),
         }
     }
 
@@ -54,17 +66,24 @@ impl LoginGate {
         Ok(Admitted {
             place,
             hashers: self.hashers.clone(),
+            memories: self.memories.clone(),
         })
+    }
+
+    /// The hash memories made so far (at most one per hasher).
+    #[cfg(test)]
+    fn memories_made(&self) -> usize {
+        self.memories.lock().unwrap().len()
     }
 }
 
 impl Admitted {
-    /// Runs `check` on the blocking pool once a hasher is free. The hasher and the place go
-    /// back when `check` returns, not when the caller stops waiting: a client that hangs up
-    /// cannot make room for more checks than the bound.
+    /// Runs `check` on the blocking pool once a hasher is free, with that hasher's memory.
+    /// The hasher and the place go back when `check` returns, not when the caller stops
+    /// waiting: a client that hangs up cannot make room for more checks than the bound.
     pub async fn run<T, F>(self, check: F) -> Result<T, JoinError>
     where
-        F: FnOnce() -> T + Send + 'static,
+        F: FnOnce(&mut HashMemory) -> T + Send + 'static,
         T: Send + 'static,
     {
         let hasher = self
@@ -74,9 +93,20 @@ impl Admitted {
             .await
             .expect("the hashers' semaphore is never closed");
         let place = self.place;
+        let memories = self.memories;
         tokio::task::spawn_blocking(move || {
             let _held = (hasher, place);
-            check()
+            let lent = memories
+                .lock()
+                .expect("no check panics holding the lock")
+                .pop();
+            let mut memory = lent.unwrap_or_else(HashMemory::new);
+            let checked = check(&mut memory);
+            memories
+                .lock()
+                .expect("no check panics holding the lock")
+                .push(memory);
+            checked
         })
         .await
     }
@@ -113,7 +143,7 @@ mod tests {
             .map(|_| {
                 let admitted = gate.admit().expect("32 places");
                 let (running, most) = (running.clone(), most.clone());
-                tokio::spawn(admitted.run(move || {
+                tokio::spawn(admitted.run(move |_memory| {
                     let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                     most.fetch_max(now, Ordering::SeqCst);
                     // Hold the hasher until two run at once (or a while has passed), so the
@@ -134,6 +164,7 @@ mod tests {
             check.await.unwrap().unwrap();
         }
         assert_eq!(most.load(Ordering::SeqCst), 2);
+        assert_eq!(gate.memories_made(), 2, "one hash memory per hasher");
         // Every place is free again.
         let all: Vec<_> = (0..32).map(|_| gate.admit().unwrap()).collect();
         assert_eq!(all.len(), 32);
@@ -145,7 +176,7 @@ mod tests {
         let admitted = gate.admit().unwrap();
         let (release, released) = std::sync::mpsc::channel::<()>();
         let (started, has_started) = tokio::sync::oneshot::channel();
-        let request = tokio::spawn(admitted.run(move || {
+        let request = tokio::spawn(admitted.run(move |_memory| {
             let _ = started.send(());
             let _ = released.recv();
         }));

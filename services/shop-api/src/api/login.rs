@@ -1,6 +1,5 @@
 use std::{net::IpAddr, sync::LazyLock};
 
-use argon2::{password_hash::PasswordHash, Argon2, PasswordVerifier};
 use chrono::{DateTime, Utc};
 use diesel::Connection;
 use poem::Request;
@@ -16,7 +15,7 @@ use crate::{
     auth::{NewToken, Sessions},
     client_ip::ClientIp,
     login_gate::{Admitted, LoginGate, Overloaded, RETRY_AFTER},
-    store,
+    password, store,
 };
 
 /// Verified when the email is unknown, so a login takes as long whether or not it exists.
@@ -174,17 +173,9 @@ impl LoginApi {
             .map(|c| c.password_hash.clone())
             .unwrap_or_else(|| DUMMY_HASH.clone());
         // Hashing is CPU work and 4 MiB: on the blocking pool, as many at once as the gate
-        // lets run.
+        // lets run, each in its hasher's memory.
         let password_ok = admitted
-            .run(move || {
-                PasswordHash::new(&hash)
-                    .map(|parsed| {
-                        Argon2::default()
-                            .verify_password(password.as_bytes(), &parsed)
-                            .is_ok()
-                    })
-                    .unwrap_or(false)
-            })
+            .run(move |memory| password::verify(password.as_bytes(), &hash, memory))
             .await?;
         let success = password_ok && customer.is_some();
         let customer_id = customer.as_ref().map(|c| c.id);
