@@ -7,6 +7,7 @@
 //! `shop-bench serve` runs the same shop until it is stopped (for `bench/fuzz`).
 
 mod load;
+mod login_flood;
 mod probe;
 mod procs;
 mod report;
