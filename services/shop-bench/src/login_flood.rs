@@ -171,7 +171,10 @@ pub async fn run(setup: FloodSetup<'_>, variant: String) -> anyhow::Result<Login
 pub fn describe_variant(extra_args: &[String], other_binary: Option<&Path>) -> String {
     let mut parts = Vec::new();
     if extra_args.is_empty() {
-        parts.push("the shipped login settings".to_owned());
+        parts.push(match other_binary {
+            None => "the shipped login settings".to_owned(),
+            Some(_) => "its own defaults".to_owned(),
+        });
     } else {
         parts.push(format!("`{}`", extra_args.join(" ")));
     }
