@@ -512,3 +512,41 @@ fn unit_limits_hold_the_threads_the_runtime_allows_and_the_login_flood_goal() {
     // The API's cap is above the login flood's goal (64 MiB; bench/run --only login-flood).
     assert!(units["shop-api"]["memoryMiB"].as_u64().unwrap() > 64);
 }
+
+#[test]
+fn the_readme_limits_table_is_unit_limits_json() {
+    let path = repo_root().join("nixos-modules/lib/unit-limits.json");
+    let data: Value = serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+    let mut expected: Vec<String> = data["units"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(unit, l)| {
+            format!(
+                "| `{unit}` | {} MiB | {} | {} {} |",
+                l["memoryMiB"],
+                l["tasks"],
+                l["memoryReason"].as_str().unwrap(),
+                l["tasksReason"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let readme = fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let section = readme
+        .split_once("### Unit limits\n")
+        .expect("README.md has a `### Unit limits` section")
+        .1;
+    let section = section.split("\n## ").next().unwrap();
+    let mut rows: Vec<String> = section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(str::to_owned)
+        .collect();
+    // The README lists them in the file's order; the parsed file is sorted.
+    rows.sort();
+    expected.sort();
+    assert_eq!(
+        rows, expected,
+        "README.md's limits table differs from nixos-modules/lib/unit-limits.json"
+    );
+}
