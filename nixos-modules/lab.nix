@@ -70,6 +70,8 @@ in {
         serviceConfig =
           data.unitHardening.withoutIPCRemoval
           // data.unitHardening.noNetwork
+          # MemoryMax and TasksMax, with the reasons: nixos-modules/lib/unit-limits.json.
+          // data.unitLimits.alertlab-secrets.serviceConfig
           // {
             Type = "oneshot";
             RemainAfterExit = true;

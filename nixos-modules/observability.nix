@@ -73,11 +73,14 @@
   # Whether this host runs the shop, whose log files a shipper tails.
   shipperDefault = shipper: shopEnabled && cfg.logShipper == shipper;
 
-  # The shippers and Loki are Go programs: a soft limit below MemoryMax makes the garbage
-  # collector work harder before the kernel's OOM killer would stop them.
-  goMemoryLimit = mib: {
-    serviceConfig.MemoryMax = "${toString mib}M";
-    environment.GOMEMLIMIT = "${toString (mib * 4 / 5)}MiB";
+  # MemoryMax and TasksMax of the shippers and Loki, with the reasons:
+  # nixos-modules/lib/unit-limits.json. They are Go programs: a soft limit below MemoryMax
+  # makes the garbage collector work harder before the kernel's OOM killer would stop them.
+  goLimits = unit: let
+    limits = data.unitLimits.${unit};
+  in {
+    inherit (limits) serviceConfig;
+    environment.GOMEMLIMIT = "${toString (limits.memoryMiB * 4 / 5)}MiB";
   };
 
   # Hardening of the shipper units (the old nixpkgs Promtail module's), except PrivateUsers:
@@ -338,7 +341,7 @@ in {
 
       # A single-node Loki of a lab: the WAL replay ceiling (256 MB) plus queries over a day
       # of the shop's logs fit, with the rest of the demo VM's 4 GiB left to the others.
-      systemd.services.loki = goMemoryLimit 768;
+      systemd.services.loki = goLimits "loki";
 
       services.grafana = {
         enable = true;
@@ -409,7 +412,7 @@ in {
 
       # Four files, one batch in flight: tens of MiB; the cap stops a runaway.
       systemd.services.alertlab-promtail = lib.mkMerge [
-        (goMemoryLimit 256)
+        (goLimits "alertlab-promtail")
         {
           description = "Promtail shipping the alertlab shop logs to Loki";
           wantedBy = ["multi-user.target"];
@@ -449,7 +452,7 @@ in {
       # The Go runtime and its component graph take more than Promtail; still a cap well above
       # what four tailed files need.
       systemd.services.alloy = lib.mkMerge [
-        (goMemoryLimit 512)
+        (goLimits "alloy")
         {
           wants = lokiUnit;
           after = lokiUnit;

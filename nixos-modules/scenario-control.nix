@@ -119,6 +119,8 @@ in {
         // {
           SystemCallFilter = ["@system-service" "~@privileged"];
         }
+        # MemoryMax and TasksMax, with the reasons: nixos-modules/lib/unit-limits.json.
+        // data.unitLimits.alertlab-scenarios.serviceConfig
         // {
           User = user;
           Group = user;

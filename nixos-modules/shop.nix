@@ -29,6 +29,9 @@
   hardening = data.unitHardening.service;
   inherit (data.unitHardening) noNetwork;
 
+  # MemoryMax and TasksMax of each unit, with the reasons: nixos-modules/lib/unit-limits.json.
+  limits = name: data.unitLimits.${name}.serviceConfig;
+
   # Each service holds at most this many client connections (--max-connections); the
   # open-file limit leaves room above it for the database pool, calls to other services and
   # the log file.
@@ -94,6 +97,7 @@
       serviceConfig =
         hardening
         // identity
+        // limits service.binary
         // {
           ExecStart = lib.escapeShellArgs ([(exe service.binary)] ++ serviceArgs service);
           # `systemctl reload` rotates the log file now (the services rotate on SIGHUP).
@@ -374,6 +378,7 @@ in {
                 hardening
                 // noNetwork
                 // identity
+                // limits "alertlab-migrate"
                 // {
                   Type = "oneshot";
                   RemainAfterExit = true;
@@ -393,6 +398,7 @@ in {
           before = ["shop-api.service" "shop-payment.service"];
           serviceConfig =
             hardening
+            // limits "alertlab-payment-token"
             // {
               Type = "oneshot";
               RemainAfterExit = true;
@@ -431,6 +437,7 @@ in {
           serviceConfig =
             data.unitHardening.withoutIPCRemoval
             // noNetwork
+            // limits "alertlab-grafana-ro"
             // {
               Type = "oneshot";
               RemainAfterExit = true;
@@ -470,6 +477,7 @@ in {
           serviceConfig =
             hardening
             // identity
+            // limits "alertlab-traffic"
             // {
               ExecStart = lib.escapeShellArgs [
                 (exe "labctl")
@@ -498,6 +506,7 @@ in {
             requires = lib.optional (cfg.webhookSink.tokenFile == null) "alertlab-sink-token.service";
             serviceConfig =
               hardening
+              // limits "alertlab-sink"
               // {
                 # Its own transient user: the sink runs without the shop's user too.
                 DynamicUser = true;
@@ -528,6 +537,7 @@ in {
             serviceConfig =
               hardening
               // noNetwork
+              // limits "alertlab-sink-token"
               // {
                 Type = "oneshot";
                 RemainAfterExit = true;

@@ -11,4 +11,5 @@ in
     promtailConfig = args: import ./promtail-config.nix ({inherit (shop) logShipping;} // args);
     alloyConfig = args: import ./alloy-config.nix ({inherit (shop) logShipping;} // args);
     unitHardening = import ./unit-hardening.nix;
+    unitLimits = import ./unit-limits.nix;
   }

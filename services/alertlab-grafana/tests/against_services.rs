@@ -51,6 +51,7 @@ async fn start_shop(database_url: &str) -> Vec<String> {
         trusted_proxies: 1,
         session_ttl: Duration::from_secs(3600),
         order_limits: shop_api::OrderLimits::default(),
+        login_limits: shop_api::LoginLimits::default(),
         common: common(),
     })
     .await

@@ -5,11 +5,9 @@ use labctl::cli::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // Two workers, and the blocking pool bounded as in the services (the sink's file
+    // writes and the store audit use it).
+    let runtime = match shop_telemetry::runtime::build(2) {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("labctl: error: cannot start the async runtime: {err}");

@@ -471,6 +471,7 @@ async fn every_promql_and_sql_rule_goes_false_true_false() {
         trusted_proxies: 1,
         session_ttl: Duration::from_secs(3600),
         order_limits: shop_api::OrderLimits::default(),
+        login_limits: shop_api::LoginLimits::default(),
         common: common_args(&logs),
     })
     .await

@@ -6,13 +6,15 @@
 mod api;
 mod auth;
 mod client_ip;
+mod login_gate;
 mod metrics;
+mod password;
 mod rate_limit;
 mod settings;
 mod startup;
 mod store;
 
-pub use settings::{Cli, Command, MigrateArgs, OrderLimits, Settings};
+pub use settings::{Cli, Command, LoginLimits, MigrateArgs, OrderLimits, Settings};
 pub use startup::Application;
 
 /// The service's name in logs, metrics and health.

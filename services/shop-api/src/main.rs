@@ -3,14 +3,14 @@ use std::process::ExitCode;
 use clap::Parser;
 use shop_api::{Application, Cli, Command, SERVICE};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Some(Command::Migrate(args)) => migrate(&args.database_url).await,
-        None => serve(cli).await,
-    };
-    shop_telemetry::exit_status("shop-api", result)
+    shop_telemetry::runtime::run("shop-api", async move {
+        match cli.command {
+            Some(Command::Migrate(args)) => migrate(&args.database_url).await,
+            None => serve(cli).await,
+        }
+    })
 }
 
 async fn migrate(database_url: &str) -> anyhow::Result<()> {

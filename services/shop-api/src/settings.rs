@@ -79,6 +79,17 @@ pub struct ServeArgs {
     #[arg(long, env = "ORDER_LIMIT_GLOBAL", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
     pub order_limit_global: u32,
 
+    /// Password checks run at once. Each takes 4 MiB (the shop's Argon2 hashes) and several
+    /// milliseconds of a core, so more than one per core adds memory, not throughput. By
+    /// default one per core, at most 4.
+    #[arg(long, env = "LOGIN_HASHERS", default_value_t = default_login_hashers(), value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub login_hashers: u32,
+
+    /// Logins that may wait for a password check; a login beyond them is refused at once
+    /// (429 with `Retry-After`) and recorded as a failed attempt.
+    #[arg(long, env = "LOGIN_QUEUE", default_value_t = LoginLimits::DEFAULT_QUEUE, value_parser = clap::value_parser!(u32).range(0..=1024))]
+    pub login_queue: u32,
+
     /// Most database connections this service holds. By default one per CPU core (at least
     /// 2): more only add threads competing for the same cores, which lengthens the latency
     /// tail without adding throughput (bench/README.md).
@@ -87,6 +98,12 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+fn default_login_hashers() -> u32 {
+    std::thread::available_parallelism()
+        .map_or(1, |cores| u32::try_from(cores.get()).unwrap_or(u32::MAX))
+        .clamp(1, LoginLimits::MAX_DEFAULT_HASHERS)
 }
 
 fn default_pool_size() -> u32 {
@@ -107,7 +124,35 @@ pub struct Settings {
     pub trusted_proxies: u8,
     pub session_ttl: Duration,
     pub order_limits: OrderLimits,
+    pub login_limits: LoginLimits,
     pub common: CommonArgs,
+}
+
+/// How many password checks run at once, and how many logins may wait for one
+/// ([`crate::login_gate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginLimits {
+    pub hashers: u32,
+    pub queue: u32,
+}
+
+impl LoginLimits {
+    /// The default hashers' ceiling: 4 checks are 16 MiB.
+    pub const MAX_DEFAULT_HASHERS: u32 = 4;
+    /// Logins waiting for a check: with two hashers, about 16 checks' time for the last in
+    /// line (about 0.1 s: two hashers checked about 280 logins a second in bench/run's login
+    /// flood); the lab's own logins never come near it.
+    pub const DEFAULT_QUEUE: u32 = 32;
+}
+
+impl Default for LoginLimits {
+    /// The flags' defaults.
+    fn default() -> Self {
+        Self {
+            hashers: default_login_hashers(),
+            queue: Self::DEFAULT_QUEUE,
+        }
+    }
 }
 
 /// Orders per minute: per logged-in customer, per client IP for anonymous orders, and for the
@@ -165,6 +210,10 @@ impl Cli {
                 per_customer: serve.order_limit_per_customer,
                 per_ip: serve.order_limit_per_ip,
                 global: serve.order_limit_global,
+            },
+            login_limits: LoginLimits {
+                hashers: serve.login_hashers,
+                queue: serve.login_queue,
             },
             common: serve.common,
         })

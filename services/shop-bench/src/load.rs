@@ -17,6 +17,7 @@ pub struct Scripts {
     pub wrk_get: String,
     pub wrk_get_product: String,
     pub wrk_post_order: String,
+    pub wrk_post_login: String,
     pub pgbench_catalog: String,
     pub pgbench_order: String,
 }
@@ -38,6 +39,7 @@ impl Scripts {
             wrk_get: read("wrk/get.lua")?,
             wrk_get_product: read("wrk/get-product.lua")?,
             wrk_post_order: read("wrk/post-order.lua")?,
+            wrk_post_login: read("wrk/post-login.lua")?,
             pgbench_catalog: read("pgbench/catalog.sql")?,
             pgbench_order: read("pgbench/order.sql")?,
         })

@@ -7,6 +7,7 @@
 //! `shop-bench serve` runs the same shop until it is stopped (for `bench/fuzz`).
 
 mod load;
+mod login_flood;
 mod probe;
 mod procs;
 mod report;
@@ -41,7 +42,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => runtime(false).and_then(|rt| rt.block_on(run::run(args))),
         Command::Serve(args) => runtime(false).and_then(|rt| rt.block_on(serve::serve(args))),
-        // Like the services: one worker thread per core.
+        // Like the services.
         Command::ProbeServer(args) => runtime(true).and_then(|rt| rt.block_on(probe::serve(args))),
     };
     match result {
@@ -54,10 +55,12 @@ fn main() -> ExitCode {
 }
 
 fn runtime(multi_thread: bool) -> anyhow::Result<tokio::runtime::Runtime> {
-    let mut builder = if multi_thread {
-        tokio::runtime::Builder::new_multi_thread()
+    Ok(if multi_thread {
+        // The services' own runtime.
+        shop_telemetry::runtime::build(shop_telemetry::runtime::default_worker_threads())?
     } else {
         tokio::runtime::Builder::new_current_thread()
-    };
-    Ok(builder.enable_all().build()?)
+            .enable_all()
+            .build()?
+    })
 }

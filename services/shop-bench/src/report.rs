@@ -4,7 +4,11 @@ use std::{collections::BTreeMap, fs, path::Path};
 
 use anyhow::{bail, Context};
 
-use crate::{load::Measured, procs};
+use crate::{
+    load::Measured,
+    login_flood::{LoginFlood, PEAK_TARGET_MIB},
+    procs,
+};
 
 /// Peak resident memory every service must stay under.
 pub const MEMORY_TARGET_MIB: f64 = 30.0;
@@ -23,7 +27,11 @@ pub struct Report {
     pub comparisons: Vec<Comparison>,
     pub singles: Vec<Single>,
     pub memory: Vec<MemoryRow>,
+    pub login_flood: Option<LoginFlood>,
     pub processes_exited: Vec<String>,
+    /// `/proc/loadavg`'s 1-minute figure before the run, when nothing of it ran yet: what
+    /// else was using the machine.
+    pub load_before: Option<f64>,
 }
 
 /// A load against its baseline: the ratio of their rates, and the target for it.
@@ -152,11 +160,14 @@ pub fn render(report: &Report) -> String {
     line(&format!(
         "Measured {} on {}, everything on the one machine (services, PostgreSQL, wrk and \
          pgbench share its cores); {} connections, {} s per measured run. Figures vary from \
-         run to run by several per cent, and more while anything else runs.",
+         run to run by several per cent, and more while anything else runs{}.",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         machine(),
         report.connections,
         report.duration,
+        report.load_before.map_or(String::new(), |load| format!(
+            " (load average before the run: {load:.2})"
+        )),
     ));
     line("");
     line("| benchmark | load | req/s | p50 ms | p99 ms | failed | ratio | target |");
@@ -248,6 +259,32 @@ pub fn render(report: &Report) -> String {
         ));
     }
 
+    if let Some(flood) = &report.login_flood {
+        line("");
+        line(&format!(
+            "Login flood: {} clients posting wrong passwords for {:.0} s to an API of its own \
+             ({}); answers from its own `/metrics`, peak memory its `VmHWM`, threads sampled \
+             every 100 ms:",
+            flood.clients, flood.measured.seconds, flood.variant
+        ));
+        line("");
+        line("| logins/s | p50 ms | p99 ms | checked (401) | refused (429) | other | refused share | peak threads | peak MiB | target |");
+        line("|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
+        line(&format!(
+            "| {} | {:.2} | {:.2} | {} | {} | {} | {:.1} % | {} | {} | ≤ {PEAK_TARGET_MIB:.0} {} |",
+            thousands(flood.measured.per_second()),
+            flood.measured.p50_ms,
+            flood.measured.p99_ms,
+            thousands(flood.checked as f64),
+            thousands(flood.refused as f64),
+            flood.other,
+            flood.refused_share() * 100.0,
+            flood.peak_threads,
+            flood.peak_mib().map_or("?".into(), |v| format!("{v:.1}")),
+            mark(flood.met()),
+        ));
+    }
+
     line("");
     line("Peak resident memory (`VmHWM`) over the whole run:");
     line("");
@@ -334,7 +371,18 @@ mod tests {
                 process: "shop-api".into(),
                 peak_kib: Some(20 * 1024),
             }],
+            login_flood: Some(LoginFlood {
+                clients: 64,
+                measured: measured(3_000, 30.0),
+                checked: 1_000,
+                refused: 2_000,
+                other: 0,
+                peak_kib: Some(70 * 1024),
+                peak_threads: 41,
+                variant: "the shipped login settings".into(),
+            }),
             processes_exited: vec![],
+            load_before: Some(0.5),
         };
         let text = render(&report);
         assert!(
@@ -348,6 +396,16 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("| shop-api | 20.0 | ≤ 30 ✓ |"), "{text}");
+        assert!(
+            text.contains(
+                "| 100 | 0.50 | 2.00 | 1,000 | 2,000 | 0 | 66.7 % | 41 | 70.0 | ≤ 64 ✗ missed |"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("(load average before the run: 0.50)"),
+            "{text}"
+        );
         assert!(
             !text.contains("Ceiling"),
             "needs the middleware run too: {text}"

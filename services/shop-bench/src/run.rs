@@ -15,6 +15,7 @@ use shop_testkit::TestPostgres;
 
 use crate::{
     load::{self, Load, Measured, PgTarget, Scripts},
+    login_flood,
     procs::{peak_rss_kib, unlimited_orders, CpuMeter, CpuSample, ServiceProcess},
     report::{self, Comparison, MemoryRow, Report, Single},
 };
@@ -32,6 +33,9 @@ pub enum Bench {
     Metrics,
     /// The frontend's product page (over the API), so it is measured under load too.
     Frontend,
+    /// Many clients posting wrong passwords to an API of its own: logins/s, the refused
+    /// share, and its peak memory against the goal (issue 14).
+    LoginFlood,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -63,6 +67,24 @@ pub struct RunArgs {
     /// Directory of the wrk and pgbench scripts (the repository's `bench/`).
     #[arg(long)]
     pub scripts: Option<PathBuf>,
+
+    /// Concurrent clients of the login flood.
+    #[arg(long, default_value_t = 64)]
+    pub login_flood_clients: u32,
+
+    /// Seconds of the login flood (no warm-up: the peak memory is the whole flood's).
+    #[arg(long, default_value_t = 30)]
+    pub login_flood_duration: u64,
+
+    /// Arguments added to the flooded API's, e.g. `--login-flood-api-args=--login-hashers=16`
+    /// (repeat it for more).
+    #[arg(long, allow_hyphen_values = true)]
+    pub login_flood_api_args: Vec<String>,
+
+    /// A `shop-api` binary to flood instead of the run's, e.g. an older build for a before
+    /// figure.
+    #[arg(long)]
+    pub login_flood_bin: Option<PathBuf>,
 
     /// Write the figures into this README, between its `bench:begin` and `bench:end` markers.
     #[arg(long)]
@@ -164,6 +186,9 @@ async fn run_in(
     pgbench: PathBuf,
     scripts: Scripts,
 ) -> anyhow::Result<Report> {
+    let load_before = fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse().ok());
     progress("starting PostgreSQL (throwaway, shop-testkit)");
     let postgres = TestPostgres::start().map_err(anyhow::Error::msg)?;
     let url = postgres.create_database();
@@ -220,6 +245,7 @@ async fn run_in(
     let mut report = Report {
         connections: args.connections,
         duration: args.duration,
+        load_before,
         ..Report::default()
     };
     for bench in benches {
@@ -233,6 +259,28 @@ async fn run_in(
             }
             Bench::Metrics => report.singles.push(metrics(&ctx, &shop, &url).await?),
             Bench::Frontend => report.singles.push(frontend(&ctx, &shop).await?),
+            Bench::LoginFlood => {
+                progress("login flood: wrong passwords to an API of its own");
+                let binary = args
+                    .login_flood_bin
+                    .clone()
+                    .unwrap_or_else(|| bin_dir.join("shop-api"));
+                let variant = login_flood::describe_variant(
+                    &args.login_flood_api_args,
+                    args.login_flood_bin.as_deref(),
+                );
+                let setup = login_flood::FloodSetup {
+                    wrk: &ctx.wrk,
+                    scripts: &ctx.scripts,
+                    work,
+                    binary: &binary,
+                    database_url: &url,
+                    extra_args: &args.login_flood_api_args,
+                    clients: args.login_flood_clients,
+                    duration: Duration::from_secs(args.login_flood_duration),
+                };
+                report.login_flood = Some(login_flood::run(setup, variant).await?);
+            }
         }
     }
     let mut memory = Vec::new();

@@ -3,9 +3,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use shop_frontend::{Application, Settings, SERVICE};
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    shop_telemetry::exit_status("shop-frontend", run(Settings::parse()).await)
+fn main() -> ExitCode {
+    let settings = Settings::parse();
+    shop_telemetry::runtime::run("shop-frontend", run(settings))
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {

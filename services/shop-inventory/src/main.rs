@@ -3,9 +3,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use shop_inventory::{Application, Cli, SERVICE};
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    shop_telemetry::exit_status("shop-inventory", run(Cli::parse()).await)
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    shop_telemetry::runtime::run("shop-inventory", run(cli))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

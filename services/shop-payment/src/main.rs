@@ -3,9 +3,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use shop_payment::{Application, Settings, SERVICE};
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    shop_telemetry::exit_status("shop-payment", run(Settings::parse()).await)
+fn main() -> ExitCode {
+    let settings = Settings::parse();
+    shop_telemetry::runtime::run("shop-payment", run(settings))
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {

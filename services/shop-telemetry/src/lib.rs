@@ -12,6 +12,7 @@ pub mod host;
 pub mod logging;
 pub mod metrics;
 pub mod request_validation;
+pub mod runtime;
 pub mod server;
 pub mod shutdown;
 

@@ -3,7 +3,8 @@
 //! must not exist (among them every service a VM test script names), and the exposure of the
 //! hardened units, measured by systemd's offline analysis of the unit files the modules write
 //! (`systemd-analyze security --offline=true`) against the levels stated in
-//! vm-tests/exposure.json.
+//! vm-tests/exposure.json; and in every case, the limits of each unit of ours against
+//! nixos-modules/lib/unit-limits.json.
 
 use std::{collections::BTreeMap, fs, path::Path, process::Command};
 
@@ -200,6 +201,80 @@ pub fn check(
     Ok(problems)
 }
 
+/// Whether a unit is the lab's own: the four services (`shop-*`) and every `alertlab-*`
+/// unit. nixpkgs units the lab caps (Loki, Alloy) are checked when unit-limits.json lists
+/// them.
+fn is_ours(unit: &str) -> bool {
+    unit.starts_with("shop-") || unit.starts_with("alertlab-")
+}
+
+/// nixos-modules/lib/unit-limits.json: unit → (MemoryMax in MiB, TasksMax).
+pub fn stated_limits(root: &Path) -> Result<BTreeMap<String, (u64, u64)>> {
+    let path = root.join("nixos-modules/lib/unit-limits.json");
+    let json: Value = serde_json::from_str(
+        &fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
+    )
+    .with_context(|| format!("parsing {}", path.display()))?;
+    let units = json["units"]
+        .as_object()
+        .ok_or_else(|| anyhow!("{}: no `units` object", path.display()))?;
+    units
+        .iter()
+        .map(|(unit, limits)| {
+            let number = |key: &str| {
+                limits[key]
+                    .as_u64()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| anyhow!("{unit}: `{key}` is not a positive integer"))
+            };
+            for reason in ["memoryReason", "tasksReason"] {
+                if limits[reason].as_str().is_none_or(|r| r.trim().is_empty()) {
+                    return Err(anyhow!("{unit}: no `{reason}` for its value"));
+                }
+            }
+            Ok((unit.clone(), (number("memoryMiB")?, number("tasks")?)))
+        })
+        .collect()
+}
+
+/// Problems of the units of a report against nixos-modules/lib/unit-limits.json: a unit of
+/// ours without an entry there, and any listed unit whose `MemoryMax` or `TasksMax` is
+/// missing or differs.
+pub fn unit_limit_problems(root: &Path, report: &Value) -> Result<Vec<String>> {
+    let stated = stated_limits(root)?;
+    let mut problems = Vec::new();
+    for (unit, service) in services(report)? {
+        let Some(&(memory_mib, tasks)) = stated.get(&unit) else {
+            if is_ours(&unit) {
+                problems.push(format!(
+                    "{unit}: a unit of ours without limits: add its MemoryMax and TasksMax, with their reasons, to nixos-modules/lib/unit-limits.json"
+                ));
+            }
+            continue;
+        };
+        let config = &service["serviceConfig"];
+        let memory = config["MemoryMax"].as_str();
+        if memory != Some(format!("{memory_mib}M").as_str()) {
+            problems.push(format!(
+                "{unit}: MemoryMax is {}, unit-limits.json says {memory_mib}M",
+                memory.unwrap_or("unset")
+            ));
+        }
+        let tasks_set = match &config["TasksMax"] {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        };
+        if tasks_set != Some(tasks) {
+            problems.push(format!(
+                "{unit}: TasksMax is {}, unit-limits.json says {tasks}",
+                tasks_set.map_or("unset".into(), |n| n.to_string())
+            ));
+        }
+    }
+    Ok(problems)
+}
+
 /// The words of a command line as systemd reads `ExecStart` (NixOS writes it with
 /// `escapeShellArgs`: single quotes, `'\''` for a quote inside).
 pub fn exec_words(line: &str) -> Result<Vec<String>> {
@@ -385,6 +460,51 @@ mod tests {
         let hardening = script_units(&root, "hardening").unwrap();
         assert!(hardening.contains(&"alertlab-scenarios.service".to_owned()));
         assert!(script_units(&root, "no-such-test").is_err());
+    }
+
+    #[test]
+    fn a_unit_of_ours_without_limits_or_with_others_fails() {
+        let root = crate::repo_root();
+        let report = json!({"nixos": {"systemd": {"services": {
+            "shop-api": {"serviceConfig": {"MemoryMax": "128M", "TasksMax": 64}},
+            "shop-payment": {"serviceConfig": {"MemoryMax": "65M", "TasksMax": 64}},
+            "alertlab-traffic": {"serviceConfig": {"MemoryMax": "128M"}},
+            "alertlab-new": {"serviceConfig": {"MemoryMax": "64M", "TasksMax": 8}},
+            "loki": {"serviceConfig": {"MemoryMax": "768M", "TasksMax": "512"}},
+            "postgresql": {"serviceConfig": {}},
+        }}}});
+        assert_eq!(
+            unit_limit_problems(&root, &report).unwrap(),
+            [
+                "alertlab-new: a unit of ours without limits: add its MemoryMax and TasksMax, with their reasons, to nixos-modules/lib/unit-limits.json",
+                "alertlab-traffic: TasksMax is unset, unit-limits.json says 64",
+                "shop-payment: MemoryMax is 65M, unit-limits.json says 64M",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_stated_limit_has_a_value_and_a_reason() {
+        let stated = stated_limits(&crate::repo_root()).unwrap();
+        for unit in [
+            "shop-api",
+            "shop-frontend",
+            "shop-payment",
+            "shop-inventory",
+            "alertlab-migrate",
+            "alertlab-traffic",
+            "alertlab-sink",
+            "alertlab-scenarios",
+            "alertlab-payment-token",
+            "alertlab-sink-token",
+            "alertlab-secrets",
+            "alertlab-grafana-ro",
+            "loki",
+            "alertlab-promtail",
+            "alloy",
+        ] {
+            assert!(stated.contains_key(unit), "{unit}");
+        }
     }
 
     #[test]

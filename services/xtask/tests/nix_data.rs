@@ -459,3 +459,94 @@ fn every_unit_sandbox_denies_ip_maps_users_privately_and_filters_resource_calls(
         json!({ "PrivateNetwork": true, "RestrictAddressFamilies": ["AF_UNIX"] })
     );
 }
+
+/// A `pub const NAME: usize = N;` of a Rust source file.
+fn rust_const(path: &str, name: &str) -> u64 {
+    let text = fs::read_to_string(repo_root().join(path)).unwrap();
+    let prefix = format!("pub const {name}: usize = ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix)?.strip_suffix(';')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {prefix}…; in {path}"))
+}
+
+#[test]
+fn unit_limits_hold_the_threads_the_runtime_allows_and_the_login_flood_goal() {
+    let limits = eval_json("{ root }: (import (root + \"/nixos-modules/lib\")).unitLimits");
+    let units = limits.as_object().unwrap();
+    for (unit, limit) in units {
+        let memory = limit["memoryMiB"].as_u64().unwrap();
+        assert_eq!(
+            limit["serviceConfig"]["MemoryMax"],
+            format!("{memory}M"),
+            "{unit}"
+        );
+        assert!(
+            limit["serviceConfig"]["TasksMax"].as_u64().unwrap() > 0,
+            "{unit}"
+        );
+    }
+    let tasks = |unit: &str| units[unit]["serviceConfig"]["TasksMax"].as_u64().unwrap();
+    let runtime = "services/shop-telemetry/src/runtime.rs";
+    let blocking = rust_const(runtime, "MAX_BLOCKING_THREADS");
+    let workers = rust_const(runtime, "MAX_WORKER_THREADS");
+    // main + workers + blocking threads, and r2d2's pool threads (3) where there is a database.
+    let service_threads = 1 + workers + blocking + 3;
+    for unit in [
+        "shop-api",
+        "shop-frontend",
+        "shop-payment",
+        "shop-inventory",
+        "alertlab-migrate",
+    ] {
+        assert!(
+            tasks(unit) >= service_threads,
+            "{unit}: TasksMax {} < {service_threads}",
+            tasks(unit)
+        );
+    }
+    // labctl: two workers (services/labctl/src/main.rs), the same blocking bound, and for
+    // scenario control a shell and systemctl.
+    for unit in ["alertlab-traffic", "alertlab-sink", "alertlab-scenarios"] {
+        assert!(tasks(unit) >= 1 + 2 + blocking + 2, "{unit}");
+    }
+    // The API's cap is above the login flood's goal (64 MiB; bench/run --only login-flood).
+    assert!(units["shop-api"]["memoryMiB"].as_u64().unwrap() > 64);
+}
+
+#[test]
+fn the_readme_limits_table_is_unit_limits_json() {
+    let path = repo_root().join("nixos-modules/lib/unit-limits.json");
+    let data: Value = serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+    let mut expected: Vec<String> = data["units"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(unit, l)| {
+            format!(
+                "| `{unit}` | {} MiB | {} | {} {} |",
+                l["memoryMiB"],
+                l["tasks"],
+                l["memoryReason"].as_str().unwrap(),
+                l["tasksReason"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let readme = fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let section = readme
+        .split_once("### Unit limits\n")
+        .expect("README.md has a `### Unit limits` section")
+        .1;
+    let section = section.split("\n## ").next().unwrap();
+    let mut rows: Vec<String> = section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(str::to_owned)
+        .collect();
+    // The README lists them in the file's order; the parsed file is sorted.
+    rows.sort();
+    expected.sort();
+    assert_eq!(
+        rows, expected,
+        "README.md's limits table differs from nixos-modules/lib/unit-limits.json"
+    );
+}

@@ -1,6 +1,5 @@
 use std::{net::IpAddr, sync::LazyLock};
 
-use argon2::{password_hash::PasswordHash, Argon2, PasswordVerifier};
 use chrono::{DateTime, Utc};
 use diesel::Connection;
 use poem::Request;
@@ -15,7 +14,8 @@ use super::{db_failure, db_failure_into};
 use crate::{
     auth::{NewToken, Sessions},
     client_ip::ClientIp,
-    store,
+    login_gate::{Admitted, LoginGate, Overloaded, RETRY_AFTER},
+    password, store,
 };
 
 /// Verified when the email is unknown, so a login takes as long whether or not it exists.
@@ -33,14 +33,16 @@ pub struct LoginApi {
     db: Database,
     sessions: Sessions,
     client_ip: ClientIp,
+    gate: LoginGate,
 }
 
 impl LoginApi {
-    pub fn new(db: Database, sessions: Sessions, client_ip: ClientIp) -> Self {
+    pub fn new(db: Database, sessions: Sessions, client_ip: ClientIp, gate: LoginGate) -> Self {
         Self {
             db,
             sessions,
             client_ip,
+            gate,
         }
     }
 }
@@ -75,6 +77,10 @@ enum LoginResponse {
     /// Unknown email or wrong password (the answer does not say which).
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
+    /// Too many logins are being checked at once: this one was not checked, and is recorded
+    /// as a failed attempt. Try again after `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyLogins(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
     #[oai(status = 503)]
@@ -89,7 +95,8 @@ fn bad_login(err: poem::Error) -> LoginResponse {
 #[OpenApi(tag = "ApiTags::Login")]
 impl LoginApi {
     /// Logs a customer in and opens a session. Every attempt is recorded with the client's IP
-    /// and the account the email belongs to, if any.
+    /// and the account the email belongs to, if any — a login refused because too many are
+    /// being checked (429) too, as a failed one.
     #[oai(path = "/login", method = "post")]
     async fn login(&self, req: &Request, body: Json<Credentials>) -> LoginResponse {
         let Some(ip) = self.client_ip.of(req) else {
@@ -99,13 +106,17 @@ impl LoginApi {
         };
         let email = body.0.email.trim().to_lowercase();
         let password = body.0.password;
-        match self.attempt(email.clone(), password, ip).await {
+        let admitted = match self.gate.admit() {
+            Ok(admitted) => admitted,
+            Err(overloaded) => return self.refuse(email, ip, overloaded).await,
+        };
+        match self.attempt(admitted, email.clone(), password, ip).await {
             Ok(Some(logged_in)) => {
                 log::info!(event = "login_succeeded", email = email.as_str(), ip:% = ip; "login succeeded for {email} from {ip}");
                 LoginResponse::Ok(Json(logged_in))
             }
             Ok(None) => {
-                log::warn!(event = "login_failed", email = email.as_str(), ip:% = ip; "login failed for {email} from {ip}");
+                log::warn!(event = "login_failed", reason = "invalid_credentials", email = email.as_str(), ip:% = ip; "login failed for {email} from {ip}");
                 LoginResponse::Unauthorized(Json(ErrorBody::new("invalid email or password")))
             }
             Err(err) => db_failure(err, "recording a login").into(),
@@ -114,8 +125,40 @@ impl LoginApi {
 }
 
 impl LoginApi {
+    /// A login the gate refused, recorded and logged as a failed attempt (against the
+    /// account its email belongs to, if any), so the brute-force and credential-stuffing
+    /// rules count a flood, and answered 429.
+    async fn refuse(&self, email: String, ip: IpAddr, overloaded: Overloaded) -> LoginResponse {
+        let recorded_email = email.clone();
+        let recorded = self
+            .db
+            .run(move |conn| {
+                store::customers::record_refused_attempt(
+                    conn,
+                    &recorded_email,
+                    store::customers::host_net(ip),
+                )
+            })
+            .await;
+        log::warn!(
+            event = "login_failed", reason = "overloaded", email = email.as_str(), ip:% = ip;
+            "login refused for {email} from {ip}: {overloaded}"
+        );
+        match recorded {
+            Ok(()) => LoginResponse::TooManyLogins(
+                Json(ErrorBody::new(format!(
+                    "{overloaded}; try again in {} s",
+                    RETRY_AFTER.as_secs()
+                ))),
+                RETRY_AFTER.as_secs(),
+            ),
+            Err(err) => db_failure(err, "recording a refused login").into(),
+        }
+    }
+
     async fn attempt(
         &self,
+        admitted: Admitted,
         email: String,
         password: String,
         ip: IpAddr,
@@ -129,17 +172,11 @@ impl LoginApi {
             .as_ref()
             .map(|c| c.password_hash.clone())
             .unwrap_or_else(|| DUMMY_HASH.clone());
-        // Hashing is CPU work: keep it off the async workers.
-        let password_ok = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash)
-                .map(|parsed| {
-                    Argon2::default()
-                        .verify_password(password.as_bytes(), &parsed)
-                        .is_ok()
-                })
-                .unwrap_or(false)
-        })
-        .await?;
+        // Hashing is CPU work and 4 MiB: on the blocking pool, as many at once as the gate
+        // lets run, each in its hasher's memory.
+        let password_ok = admitted
+            .run(move |memory| password::verify(password.as_bytes(), &hash, memory))
+            .await?;
         let success = password_ok && customer.is_some();
         let customer_id = customer.as_ref().map(|c| c.id);
         let session = success.then(NewToken::generate);

@@ -1,7 +1,7 @@
 use std::{net::SocketAddr, path::PathBuf, sync::LazyLock};
 
 use serde_json::{json, Value};
-use shop_api::{Application, OrderLimits, Settings};
+use shop_api::{Application, LoginLimits, OrderLimits, Settings};
 use shop_telemetry::CommonArgs;
 use shop_testkit::{
     secrets::{token_file, TokenFile},
@@ -73,6 +73,9 @@ pub struct Options {
     pub trusted_proxies: u8,
     /// The shipped defaults unless a test says otherwise.
     pub order_limits: OrderLimits,
+    /// Password checks at once and logins waiting for one: the shipped defaults unless a
+    /// test says otherwise.
+    pub login_limits: LoginLimits,
     pub session_ttl: std::time::Duration,
 }
 
@@ -86,6 +89,7 @@ impl Default for Options {
             database_url: None,
             trusted_proxies: 1,
             order_limits: OrderLimits::default(),
+            login_limits: LoginLimits::default(),
             session_ttl: std::time::Duration::from_secs(3600),
         }
     }
@@ -115,6 +119,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         trusted_proxies: options.trusted_proxies,
         session_ttl: options.session_ttl,
         order_limits: options.order_limits,
+        login_limits: options.login_limits,
         common: common_args(options.enable_faults),
     })
     .await

@@ -5,6 +5,7 @@ mod drills;
 mod faults;
 mod helpers;
 mod login;
+mod login_flood;
 mod metrics;
 mod orders;
 mod products;

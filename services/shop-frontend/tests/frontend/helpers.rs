@@ -79,6 +79,7 @@ pub async fn spawn_backend(decline_rate: f64) -> Backend {
         trusted_proxies: 1,
         session_ttl: Duration::from_secs(3600),
         order_limits: shop_api::OrderLimits::default(),
+        login_limits: shop_api::LoginLimits::default(),
         common: common_args(true),
     })
     .await
