@@ -247,3 +247,26 @@ impl TestApp {
         shop_testkit::sql::stock(&self.database_url, product_id)
     }
 }
+
+/// A response as the refusal tests read it: status, `Retry-After` and the JSON body.
+pub struct Answer {
+    pub status: u16,
+    pub retry_after: Option<String>,
+    pub body: Value,
+}
+
+impl Answer {
+    pub async fn read(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = response.json().await.unwrap();
+        Self {
+            status,
+            retry_after,
+            body,
+        }
+    }
+}

@@ -12,7 +12,7 @@ use std::{
 
 use serde_json::{json, Value};
 
-use crate::helpers::{closed_port, migrated_database, spawn_payment, PAYMENT_TOKEN};
+use crate::helpers::{closed_port, migrated_database, spawn_payment, Answer, PAYMENT_TOKEN};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_shop-api");
 
@@ -29,12 +29,6 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-struct Answer {
-    status: u16,
-    retry_after: Option<String>,
-    body: Value,
 }
 
 /// The brute-force rule's query, as Grafana runs it (grafana/alert-rules.json).
@@ -109,20 +103,7 @@ async fn refused_logins_are_429s_with_retry_after_and_count_as_failed_attempts()
                 .post(format!("{base}/login"))
                 .header("x-forwarded-for", ATTACKER)
                 .json(&json!({"email": "alice@example.com", "password": format!("guess-{n}")}));
-            tokio::spawn(async move {
-                let response = request.send().await.unwrap();
-                let status = response.status().as_u16();
-                let retry_after = response
-                    .headers()
-                    .get("retry-after")
-                    .map(|v| v.to_str().unwrap().to_owned());
-                let body = response.json().await.unwrap();
-                Answer {
-                    status,
-                    retry_after,
-                    body,
-                }
-            })
+            tokio::spawn(async move { Answer::read(request.send().await.unwrap()).await })
         })
         .collect();
     let mut answers = Vec::new();

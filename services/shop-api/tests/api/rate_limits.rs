@@ -2,10 +2,10 @@
 //! empty the catalogue; every refusal is a 429 with `Retry-After` and a JSON error, and
 //! writes nothing.
 
-use serde_json::{json, Value};
+use serde_json::json;
 use shop_api::OrderLimits;
 
-use crate::helpers::{assert_client_error, spawn_app, spawn_app_with, Options, TestApp};
+use crate::helpers::{assert_client_error, spawn_app, spawn_app_with, Answer, Options, TestApp};
 
 /// Each product's (id, stock) as the API lists it.
 async fn catalogue(app: &TestApp) -> Vec<(i64, i64)> {
@@ -22,12 +22,6 @@ async fn catalogue(app: &TestApp) -> Vec<(i64, i64)> {
             )
         })
         .collect()
-}
-
-struct Answer {
-    status: u16,
-    retry_after: Option<String>,
-    body: Value,
 }
 
 /// `orders` anonymous orders at once, each for as much of a product as one order may take
@@ -48,18 +42,7 @@ async fn flood(
             .header("x-forwarded-for", forwarded_for(n))
             .json(&json!({"product_id": id, "quantity": stock.min(100), "payment_method": "card"}));
         tasks.push(tokio::spawn(async move {
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .map(|v| v.to_str().unwrap().to_owned());
-            let body = response.json().await.unwrap();
-            Answer {
-                status,
-                retry_after,
-                body,
-            }
+            Answer::read(request.send().await.unwrap()).await
         }));
     }
     let mut answers = Vec::new();
