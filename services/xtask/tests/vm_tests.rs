@@ -288,11 +288,13 @@ for node in ast.walk(tree):
 print(json.dumps(commands))
 "#;
 
-fn labctl_commands(script: &str, dir: &Path, file: &str) -> Vec<String> {
+/// What `reader` (a Python program taking a script's path) prints as JSON about `script`,
+/// written to `dir/file` first.
+fn read_script(reader: &str, script: &str, dir: &Path, file: &str) -> Value {
     let path = dir.join(file);
     fs::write(&path, script).unwrap();
     let out = Command::new("python3")
-        .args(["-c", FIND_LABCTL_COMMANDS, path.to_str().unwrap()])
+        .args(["-c", reader, path.to_str().unwrap()])
         .output()
         .unwrap_or_else(|e| panic!("python3 is needed by this check ({e}); install Python 3"));
     assert!(
@@ -300,8 +302,11 @@ fn labctl_commands(script: &str, dir: &Path, file: &str) -> Vec<String> {
         "reading the script's commands failed:\n{}",
         stderr(&out)
     );
-    let commands: Value = serde_json::from_slice(&out.stdout).unwrap();
-    commands
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn labctl_commands(script: &str, dir: &Path, file: &str) -> Vec<String> {
+    read_script(FIND_LABCTL_COMMANDS, script, dir, file)
         .as_array()
         .unwrap()
         .iter()
@@ -424,19 +429,7 @@ print(json.dumps(found))
 /// The shell commands of a script with what is wrong with each (empty when fine), bash's
 /// syntax check included.
 fn shell_command_problems(script: &str, dir: &Path, file: &str) -> Vec<(String, Vec<String>)> {
-    let path = dir.join(file);
-    fs::write(&path, script).unwrap();
-    let out = Command::new("python3")
-        .args(["-c", FIND_SHELL_COMMANDS, path.to_str().unwrap()])
-        .output()
-        .unwrap_or_else(|e| panic!("python3 is needed by this check ({e}); install Python 3"));
-    assert!(
-        out.status.success(),
-        "reading the script's commands failed:\n{}",
-        stderr(&out)
-    );
-    let found: Value = serde_json::from_slice(&out.stdout).unwrap();
-    found
+    read_script(FIND_SHELL_COMMANDS, script, dir, file)
         .as_array()
         .unwrap()
         .iter()
